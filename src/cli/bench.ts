@@ -1,0 +1,60 @@
+import { readdir } from 'node:fs/promises';
+import os from 'node:os';
+import type { BenchOptions, BenchResult, Suite } from '../../bench/_util.js';
+import { formatTable, machineHeader } from '../../bench/_util.js';
+
+/** Suites are the files bench/<name>.bench.ts (compiled next to this tree in dist/bench). */
+const benchDir = new URL('../../bench/', import.meta.url);
+
+export async function listSuites(): Promise<string[]> {
+  const names = await readdir(benchDir);
+  return names.filter((n) => n.endsWith('.bench.js')).map((n) => n.slice(0, -'.bench.js'.length)).sort();
+}
+
+async function loadSuite(name: string): Promise<Suite> {
+  const mod = (await import(new URL(`${name}.bench.js`, benchDir).href)) as { suite: Suite };
+  return mod.suite;
+}
+
+export async function runBench(names: string[], flags: { json: boolean; quick: boolean; list: boolean }): Promise<number> {
+  const known = await listSuites();
+  if (flags.list) {
+    for (const n of known) process.stdout.write(`${n.padEnd(10)} ${(await loadSuite(n)).description}\n`);
+    return 0;
+  }
+  const unknown = names.filter((n) => !known.includes(n));
+  if (unknown.length) {
+    process.stderr.write(`ringmq bench: unknown suite ${unknown.map((u) => `"${u}"`).join(', ')}; known: ${known.join(', ')}\n`);
+    return 2;
+  }
+  const opts: BenchOptions = {
+    json: flags.json,
+    quick: flags.quick,
+    note: flags.json ? () => {} : (line) => process.stderr.write(`${line}\n`),
+  };
+  if (!flags.json) {
+    const header = machineHeader();
+    process.stdout.write(Object.entries(header).map(([k, v]) => `${k}: ${v}`).join('\n') + '\n');
+  }
+  let failed = 0;
+  for (const name of names.length ? names : known) {
+    const suite = await loadSuite(name);
+    if (!flags.json) {
+      process.stdout.write(`\n## ${suite.name}: ${suite.description}\n`);
+      if (os.availableParallelism() < suite.threads) {
+        process.stdout.write(`warning: ${suite.threads} threads on ${os.availableParallelism()} cores; figures include contention\n`);
+      }
+    }
+    let results: BenchResult[];
+    try {
+      results = await suite.run(opts);
+    } catch (err) {
+      failed++;
+      process.stderr.write(`ringmq bench ${name}: ${(err as Error).stack ?? err}\n`);
+      continue;
+    }
+    if (flags.json) for (const r of results) process.stdout.write(JSON.stringify(r) + '\n');
+    else process.stdout.write(formatTable(results) + '\n');
+  }
+  return failed ? 1 : 0;
+}

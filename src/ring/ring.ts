@@ -1,0 +1,385 @@
+import {
+  CLOSE_TYPE, CONTROL_SIZE, DATA_OFFSET, FLAG_LEAD_MASK, MAX_CAPACITY, MAX_USER_TYPE, MIN_CAPACITY,
+  PAD_TYPE, RECORD_HEADER_SIZE, kConsumerSleepingField, kFieldCount, kMaxBodyField,
+  kProducerSleepingField, kReadSeqField, kWriteSeqField,
+} from './layout.js';
+import { recordSize, writeHeader } from './record.js';
+import { sleepAsync, sleepSync, wake } from './doorbell.js';
+
+/**
+ * A lock-free single-producer single-consumer ring of variable-length records
+ * over a SharedArrayBuffer. One RingProducer on one thread, one RingConsumer
+ * on another; layout and ordering rules are in docs/ring-layout.md.
+ *
+ * Vocabulary (the Disruptor's): the producer *claims* space for a record,
+ * writes its body, and *publishes* a whole batch with one `Atomics.store`; the
+ * consumer takes every *available* record and *releases* the batch with one
+ * store. Sequences are free-running u32 byte counts; `& mask` gives the offset.
+ */
+
+/** A record body larger than the ring's maximum. The caller must carry it another way. */
+export class RingRecordTooLargeError extends RangeError {
+  readonly code = 'ERR_RING_RECORD_TOO_LARGE';
+  constructor(readonly length: number, readonly maxBody: number) {
+    super(`ring record body of ${length} bytes exceeds the ring maximum of ${maxBody} bytes`);
+    this.name = 'RingRecordTooLargeError';
+  }
+}
+
+/** The largest body a ring of this capacity can carry: any record, wrap padding included, then fits in half the ring. */
+export function maxBodyFor(capacity: number): number {
+  return capacity / 2 - RECORD_HEADER_SIZE - FLAG_LEAD_MASK;
+}
+
+/**
+ * Allocates the shared memory of one ring: the 128-byte control header and
+ * `capacity` data bytes. Hand the same buffer to a RingProducer on one thread
+ * and a RingConsumer on another (postMessage or workerData share it).
+ */
+export function createRing(capacity: number, maxBody = maxBodyFor(capacity)): SharedArrayBuffer {
+  if (!Number.isInteger(capacity) || capacity < MIN_CAPACITY || capacity > MAX_CAPACITY || (capacity & (capacity - 1)) !== 0) {
+    throw new RangeError(`ring capacity must be a power of two in [${MIN_CAPACITY}, ${MAX_CAPACITY}], got ${capacity}`);
+  }
+  if (!Number.isInteger(maxBody) || maxBody < 0 || maxBody > maxBodyFor(capacity)) {
+    throw new RangeError(`ring maxBody must be an integer in [0, ${maxBodyFor(capacity)}] for capacity ${capacity}, got ${maxBody}`);
+  }
+  const sab = new SharedArrayBuffer(CONTROL_SIZE + capacity);
+  new Int32Array(sab, 0, kFieldCount)[kMaxBodyField] = maxBody;
+  return sab;
+}
+
+function capacityOf(sab: SharedArrayBuffer): number {
+  const capacity = sab.byteLength - CONTROL_SIZE;
+  if (capacity < MIN_CAPACITY || (capacity & (capacity - 1)) !== 0) {
+    throw new RangeError(`not a ring buffer: ${sab.byteLength} bytes is not ${CONTROL_SIZE} + a power of two`);
+  }
+  return capacity;
+}
+
+export class RingProducer {
+  /** The data region. Bodies are written at the offsets tryClaim returns. */
+  readonly bytes: Uint8Array;
+  readonly capacity: number;
+  readonly maxBody: number;
+  /** Records claimed and batches published since construction (stats). */
+  records = 0;
+  batches = 0;
+  readonly #words: Uint32Array;
+  readonly #ctl: Int32Array;
+  readonly #mask: number;
+  #claimed: number;
+  #published: number;
+  #cachedRead: number;
+
+  constructor(sab: SharedArrayBuffer) {
+    this.capacity = capacityOf(sab);
+    this.bytes = new Uint8Array(sab, DATA_OFFSET, this.capacity);
+    this.#words = new Uint32Array(sab, DATA_OFFSET, this.capacity >>> 2);
+    this.#ctl = new Int32Array(sab, 0, kFieldCount);
+    this.#mask = this.capacity - 1;
+    this.maxBody = this.#ctl[kMaxBodyField]!;
+    this.#claimed = Atomics.load(this.#ctl, kWriteSeqField) >>> 0;
+    this.#published = this.#claimed;
+    this.#cachedRead = Atomics.load(this.#ctl, kReadSeqField) >>> 0;
+  }
+
+  /**
+   * Claims room for one record of `length` body bytes and writes its header.
+   * Returns the offset in `bytes` where the body goes, or -1 if the ring is
+   * full (nothing is written then). The record becomes visible to the
+   * consumer at the next `publish()`. `lead` (0..7) shifts the body so that
+   * `offset % 8 === lead`; pick it to match the source's address modulo 8.
+   * Allocates nothing.
+   */
+  tryClaim(type: number, length: number, lead = 0): number {
+    if (length > this.maxBody) throw new RingRecordTooLargeError(length, this.maxBody);
+    if (type > MAX_USER_TYPE || type < 0) throw new RangeError(`ring record type must be in [0, ${MAX_USER_TYPE}], got ${type}`);
+    return this.#claim(type, length, lead & FLAG_LEAD_MASK);
+  }
+
+  #claim(type: number, length: number, lead: number): number {
+    const size = recordSize(length, lead);
+    let pos = this.#claimed;
+    let off = pos & this.#mask;
+    const toEnd = this.capacity - off;
+    // A record never straddles the end: if it does not fit before it, a pad
+    // record fills the rest and the record starts at offset 0.
+    const need = size <= toEnd ? size : toEnd + size;
+    if (((pos - this.#cachedRead) >>> 0) + need > this.capacity) {
+      // Re-read the consumer's sequence only when the cached one says full.
+      // Pairs with the consumer's Atomics.store(kReadSeqField) in release():
+      // its reads of the released bytes happen before our overwrites.
+      this.#cachedRead = Atomics.load(this.#ctl, kReadSeqField) >>> 0;
+      if (((pos - this.#cachedRead) >>> 0) + need > this.capacity) return -1;
+    }
+    if (size > toEnd) {
+      writeHeader(this.#words, off, toEnd - RECORD_HEADER_SIZE, PAD_TYPE, 0);
+      pos = (pos + toEnd) >>> 0;
+      off = 0;
+    }
+    writeHeader(this.#words, off, length, type, lead);
+    this.#claimed = (pos + size) >>> 0;
+    this.records++;
+    return off + RECORD_HEADER_SIZE + lead;
+  }
+
+  /**
+   * Claims a record and copies `src[start, end)` into it; false if the ring is
+   * full. Allocates nothing: whole arrays go through `Uint8Array#set`, ranges
+   * through `Buffer#copy` (no view is created). The body is placed at the same
+   * address modulo 8 as its source, which keeps the copy on the fast path.
+   */
+  tryWrite(type: number, src: Uint8Array, start = 0, end = src.length): boolean {
+    const at = this.tryClaim(type, end - start, (src.byteOffset + start) & FLAG_LEAD_MASK);
+    if (at < 0) return false;
+    copyInto(this.bytes, at, src, start, end);
+    return true;
+  }
+
+  /** As tryWrite, but waits (blocking this thread) while the ring is full. False on timeout. */
+  writeSync(type: number, src: Uint8Array, start = 0, end = src.length, timeoutMs = Infinity): boolean {
+    if (this.tryWrite(type, src, start, end)) return true;
+    const deadline = timeoutMs === Infinity ? Infinity : performance.now() + timeoutMs;
+    for (;;) {
+      if (!this.waitForSpaceSync(end - start, deadline - performance.now())) return false;
+      if (this.tryWrite(type, src, start, end)) return true;
+    }
+  }
+
+  /** As writeSync, but awaits (Atomics.waitAsync) instead of blocking. */
+  async write(type: number, src: Uint8Array, start = 0, end = src.length, timeoutMs = Infinity): Promise<boolean> {
+    if (this.tryWrite(type, src, start, end)) return true;
+    const deadline = timeoutMs === Infinity ? Infinity : performance.now() + timeoutMs;
+    for (;;) {
+      if (!(await this.waitForSpace(end - start, deadline - performance.now()))) return false;
+      if (this.tryWrite(type, src, start, end)) return true;
+    }
+  }
+
+  /** True if a record with a body of `length` bytes can be claimed now (re-reads the consumer's sequence). */
+  hasSpace(length: number): boolean {
+    const size = recordSize(length, FLAG_LEAD_MASK);
+    const toEnd = this.capacity - (this.#claimed & this.#mask);
+    const need = size <= toEnd ? size : toEnd + size;
+    this.#cachedRead = Atomics.load(this.#ctl, kReadSeqField) >>> 0;
+    return ((this.#claimed - this.#cachedRead) >>> 0) + need <= this.capacity;
+  }
+
+  /**
+   * Publishes what was claimed, then blocks until a `length`-byte body fits,
+   * or `timeoutMs` passes (false). Full is backpressure: nothing is dropped.
+   */
+  waitForSpaceSync(length: number, timeoutMs = Infinity): boolean {
+    if (length > this.maxBody) throw new RingRecordTooLargeError(length, this.maxBody);
+    this.publish();
+    const deadline = timeoutMs === Infinity ? Infinity : performance.now() + timeoutMs;
+    while (!this.hasSpace(length)) {
+      const left = deadline - performance.now();
+      if (left <= 0) return false;
+      sleepSync(this.#ctl, kProducerSleepingField, kReadSeqField, this.#cachedRead, left);
+    }
+    return true;
+  }
+
+  /** As waitForSpaceSync, without blocking the event loop. */
+  async waitForSpace(length: number, timeoutMs = Infinity): Promise<boolean> {
+    if (length > this.maxBody) throw new RingRecordTooLargeError(length, this.maxBody);
+    this.publish();
+    const deadline = timeoutMs === Infinity ? Infinity : performance.now() + timeoutMs;
+    while (!this.hasSpace(length)) {
+      const left = deadline - performance.now();
+      if (left <= 0) return false;
+      await sleepAsync(this.#ctl, kProducerSleepingField, kReadSeqField, this.#cachedRead, left);
+    }
+    return true;
+  }
+
+  /**
+   * Makes every claimed record visible with one `Atomics.store`, which
+   * publishes all the plain writes of the batch (headers and bodies); the
+   * consumer's `Atomics.load(kWriteSeqField)` pairs with it. Then wakes the
+   * consumer only if it announced that it sleeps.
+   */
+  publish(): void {
+    if (this.#claimed === this.#published) return;
+    Atomics.store(this.#ctl, kWriteSeqField, this.#claimed | 0);
+    this.#published = this.#claimed;
+    this.batches++;
+    wake(this.#ctl, kConsumerSleepingField, kWriteSeqField);
+  }
+
+  /** Records claimed but not yet published. */
+  get pendingBytes(): number {
+    return (this.#claimed - this.#published) >>> 0;
+  }
+
+  /** Bytes in the ring not yet released by the consumer, as last observed (may overstate). */
+  get usedBytes(): number {
+    return (this.#claimed - this.#cachedRead) >>> 0;
+  }
+
+  #tryClose(): boolean {
+    if (this.#claim(CLOSE_TYPE, 0, 0) < 0) return false;
+    this.publish();
+    return true;
+  }
+
+  /** Writes the close record (the consumer sees `closed` after everything before it), blocking while full. */
+  closeSync(timeoutMs = Infinity): boolean {
+    if (this.#tryClose()) return true;
+    return this.waitForSpaceSync(0, timeoutMs) && this.#tryClose();
+  }
+
+  /** As closeSync, without blocking the event loop. */
+  async close(timeoutMs = Infinity): Promise<boolean> {
+    if (this.#tryClose()) return true;
+    return (await this.waitForSpace(0, timeoutMs)) && this.#tryClose();
+  }
+}
+
+/** Handles one record in place: `bytes[offset, offset + length)` is valid until the batch is released. */
+export type RecordHandler = (type: number, bytes: Uint8Array, offset: number, length: number) => void;
+
+export class RingConsumer {
+  /** The data region; the current record's body is `bytes[offset, offset + length)`. */
+  readonly bytes: Uint8Array;
+  readonly capacity: number;
+  readonly maxBody: number;
+  /** The record `next()` last returned. Plain fields, so reading a record allocates nothing. */
+  type = 0;
+  offset = 0;
+  length = 0;
+  /** Set once the producer's close record has been taken. */
+  closed = false;
+  /** Records taken and batches released since construction (stats). */
+  records = 0;
+  batches = 0;
+  readonly #words: Uint32Array;
+  readonly #ctl: Int32Array;
+  readonly #mask: number;
+  #read: number;
+  #released: number;
+  #cachedWrite: number;
+
+  constructor(sab: SharedArrayBuffer) {
+    this.capacity = capacityOf(sab);
+    this.bytes = new Uint8Array(sab, DATA_OFFSET, this.capacity);
+    this.#words = new Uint32Array(sab, DATA_OFFSET, this.capacity >>> 2);
+    this.#ctl = new Int32Array(sab, 0, kFieldCount);
+    this.#mask = this.capacity - 1;
+    this.maxBody = this.#ctl[kMaxBodyField]!;
+    this.#read = Atomics.load(this.#ctl, kReadSeqField) >>> 0;
+    this.#released = this.#read;
+    this.#cachedWrite = this.#read;
+  }
+
+  /**
+   * Moves to the next available record and sets `type`, `offset`, `length`;
+   * false when none is available. The record's bytes stay valid (the
+   * producer cannot overwrite them) until `release()`. Allocates nothing.
+   */
+  next(): boolean {
+    const words = this.#words;
+    for (;;) {
+      const pos = this.#read;
+      if (pos === this.#cachedWrite) {
+        // Re-read the producer's sequence only when the cached one is used up.
+        // Pairs with Atomics.store(kWriteSeqField) in publish(): every header
+        // and body written before that store is visible after this load.
+        this.#cachedWrite = Atomics.load(this.#ctl, kWriteSeqField) >>> 0;
+        if (pos === this.#cachedWrite) return false;
+      }
+      const i = (pos & this.#mask) >>> 2;
+      const length = words[i]!;
+      const typeAndFlags = words[i + 1]!;
+      const type = typeAndFlags & 0xffff;
+      const lead = (typeAndFlags >>> 16) & FLAG_LEAD_MASK;
+      this.#read = (pos + recordSize(length, lead)) >>> 0;
+      if (type === PAD_TYPE) continue;
+      if (type === CLOSE_TYPE) {
+        this.closed = true;
+        continue;
+      }
+      this.type = type;
+      this.offset = (pos & this.#mask) + RECORD_HEADER_SIZE + lead;
+      this.length = length;
+      this.records++;
+      return true;
+    }
+  }
+
+  /**
+   * Gives every record taken so far back to the producer with one
+   * `Atomics.store` (our reads of them happen before it; the producer's
+   * `Atomics.load(kReadSeqField)` pairs with it), then wakes the producer if
+   * it sleeps on a full ring.
+   */
+  release(): void {
+    if (this.#read === this.#released) return;
+    Atomics.store(this.#ctl, kReadSeqField, this.#read | 0);
+    this.#released = this.#read;
+    this.batches++;
+    wake(this.#ctl, kProducerSleepingField, kReadSeqField);
+  }
+
+  /** Takes every available record (at most `max`), calls `handler` on each in place, then releases once. Returns the count. */
+  drain(handler: RecordHandler, max = Infinity): number {
+    let n = 0;
+    while (n < max && this.next()) {
+      handler(this.type, this.bytes, this.offset, this.length);
+      n++;
+    }
+    this.release();
+    return n;
+  }
+
+  /** True if a record (or the close record) is available now. */
+  available(): boolean {
+    if (this.#read !== this.#cachedWrite) return true;
+    this.#cachedWrite = Atomics.load(this.#ctl, kWriteSeqField) >>> 0;
+    return this.#read !== this.#cachedWrite;
+  }
+
+  /**
+   * Releases what was taken, then blocks this thread until a record is
+   * available or `timeoutMs` passes; `spin` polls first, which saves the ~2 µs
+   * of a wake when the producer is about to publish. True if one is available.
+   */
+  waitSync(timeoutMs = Infinity, spin = 0): boolean {
+    this.release();
+    for (let i = 0; i < spin; i++) if (this.available()) return true;
+    if (this.available()) return true;
+    if (this.closed) return false;
+    sleepSync(this.#ctl, kConsumerSleepingField, kWriteSeqField, this.#read, timeoutMs);
+    return this.available();
+  }
+
+  /** As waitSync without blocking the event loop (Atomics.waitAsync). The thread must hold a ref'd handle. */
+  async wait(timeoutMs = Infinity): Promise<boolean> {
+    this.release();
+    if (this.available()) return true;
+    if (this.closed) return false;
+    await sleepAsync(this.#ctl, kConsumerSleepingField, kWriteSeqField, this.#read, timeoutMs);
+    return this.available();
+  }
+}
+
+/**
+ * Copies `src[start, end)` to `dst[at…]` without allocating. `Uint8Array#set`
+ * needs a view of exactly the source range, which for a sub-range would be a
+ * new object per record; `Buffer#copy` takes offsets and runs in C++ (it is
+ * core Node, not an addon), at ~30 ns of call overhead. Tiny ranges are
+ * copied by a plain loop, which beats both calls.
+ */
+export function copyInto(dst: Uint8Array, at: number, src: Uint8Array, start: number, end: number): void {
+  const n = end - start;
+  if (start === 0 && end === src.length) {
+    dst.set(src, at);
+  } else if (n <= 32) {
+    for (let i = 0; i < n; i++) dst[at + i] = src[start + i]!;
+  } else {
+    bufferCopy.call(src, dst, at, start, end);
+  }
+}
+
+const bufferCopy = Buffer.prototype.copy as (this: Uint8Array, target: Uint8Array, targetStart: number, sourceStart: number, sourceEnd: number) => number;

@@ -1,0 +1,30 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { parseFuzzArgs, parseServeArgs, UsageError } from '../../../src/cli/main.js';
+
+test('serve defaults follow design.md: 127.0.0.1:5672, ./data, fsync always', () => {
+  assert.equal(parseServeArgs([]), { host: '127.0.0.1', port: 5672, data: './data', fsync: 'always', shards: undefined });
+});
+
+test('serve parses every flag', () => {
+  assert.equal(parseServeArgs(['--port', '5673', '--host', '::1', '--data', '/tmp/x', '--fsync', 'never', '--shards', '4']), {
+    host: '::1', port: 5673, data: '/tmp/x', fsync: 'never', shards: 4,
+  });
+});
+
+test('serve rejects a bad port, fsync policy, shard count and stray arguments', () => {
+  assert.throws(() => parseServeArgs(['--port', '0']), (e: Error) => e instanceof UsageError);
+  assert.throws(() => parseServeArgs(['--port', '70000']), (e: Error) => e instanceof UsageError);
+  assert.throws(() => parseServeArgs(['--port', '12ab']), (e: Error) => e instanceof UsageError);
+  assert.throws(() => parseServeArgs(['--fsync', 'sometimes']), (e: Error) => e instanceof UsageError);
+  assert.throws(() => parseServeArgs(['--shards', '-1']), (e: Error) => /shards|ERR_PARSE_ARGS/.test(e.message + (e as { code?: string }).code));
+  assert.throws(() => parseServeArgs(['extra']), (e: Error) => e instanceof UsageError);
+  assert.throws(() => parseServeArgs(['--nope']), (e: Error) => (e as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION');
+});
+
+test('fuzz parses seconds and a signed seed', () => {
+  assert.equal(parseFuzzArgs(['--seconds', '5', '--seed=-42']), { seconds: 5, seed: -42 });
+  assert.throws(() => parseFuzzArgs(['--seed', '1.5']), (e: Error) => e instanceof UsageError);
+});
+
+test.run();
