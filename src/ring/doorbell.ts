@@ -27,15 +27,28 @@ export function sleepSync(ctl: Int32Array, flagField: number, seqField: number, 
 
 /**
  * The same without blocking the event loop (`Atomics.waitAsync`). A pending
- * waitAsync does not keep a worker alive: the thread must hold another handle
- * (stack-notes §2). Allocates a promise per sleep, never per record.
+ * waitAsync holds no handle, so a thread whose only pending work is this wait
+ * would exit (stack-notes §2); a timer is held for the duration of the sleep
+ * so that awaiting a ring keeps the thread alive, as awaiting a socket does.
+ * Allocates a promise and a timer per sleep, never per record.
  */
 export async function sleepAsync(ctl: Int32Array, flagField: number, seqField: number, seen: number, timeoutMs: number): Promise<void> {
   Atomics.store(ctl, flagField, 1);
   const r = Atomics.waitAsync(ctl, seqField, seen | 0, timeoutMs);
-  if (r.async) await r.value;
+  if (r.async) {
+    const keepAlive = setTimeout(noop, KEEP_ALIVE_MS);
+    try {
+      await r.value;
+    } finally {
+      clearTimeout(keepAlive);
+    }
+  }
   Atomics.store(ctl, flagField, 0);
 }
+
+/** Longest delay a Node timer accepts (2^31 - 1 ms); it only has to exist, never to fire. */
+const KEEP_ALIVE_MS = 0x7fffffff;
+function noop(): void {}
 
 /** Called after `Atomics.store(ctl, seqField, …)`: wakes the other side only if it sleeps. */
 export function wake(ctl: Int32Array, flagField: number, seqField: number): void {
