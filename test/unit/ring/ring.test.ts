@@ -169,9 +169,9 @@ test('sequences are free-running u32 and survive the 2^32 wrap', () => {
 
 test('bodies land at the source address modulo 8 (lead), and ranges copy exactly', () => {
   const { p, c } = pair(4096);
-  const big = fill(600, 9);
+  const big = fill(1100, 9);
   for (let start = 0; start < 16; start++) {
-    for (const len of [0, 3, 31, 32, 33, 500]) {
+    for (const len of [0, 3, 15, 16, 17, 31, 32, 33, 500, 768, 769, 1000]) {
       assert.ok(p.tryWrite(start, big, start, start + len));
       p.publish();
       assert.ok(c.next());
