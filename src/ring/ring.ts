@@ -1,6 +1,6 @@
 import {
   CLOSE_TYPE, CONTROL_SIZE, DATA_OFFSET, FLAG_LEAD_MASK, MAX_CAPACITY, MAX_USER_TYPE, MIN_CAPACITY,
-  PAD_TYPE, RECORD_HEADER_SIZE, kConsumerSleepingField, kFieldCount, kMaxBodyField,
+  PAD_TYPE, RECORD_HEADER_SIZE, SEQ_MASK, kConsumerSleepingField, kFieldCount, kMaxBodyField,
   kProducerSleepingField, kReadSeqField, kWriteSeqField,
 } from './layout.js';
 import { recordSize, writeHeader } from './record.js';
@@ -14,7 +14,8 @@ import { sleepAsync, sleepSync, wake } from './doorbell.js';
  * Vocabulary (the Disruptor's): the producer *claims* space for a record,
  * writes its body, and *publishes* a whole batch with one `Atomics.store`; the
  * consumer takes every *available* record and *releases* the batch with one
- * store. Sequences are free-running u32 byte counts; `& mask` gives the offset.
+ * store. Sequences are free-running byte counts modulo 2^30 (so they stay V8
+ * small integers and never box into heap numbers); `& mask` gives the offset.
  */
 
 /** A record body larger than the ring's maximum. The caller must carry it another way. */
@@ -81,9 +82,9 @@ export class RingProducer {
     this.#ctl = new Int32Array(sab, 0, kFieldCount);
     this.#mask = this.capacity - 1;
     this.maxBody = this.#ctl[kMaxBodyField]!;
-    this.#claimed = Atomics.load(this.#ctl, kWriteSeqField) >>> 0;
+    this.#claimed = Atomics.load(this.#ctl, kWriteSeqField) & SEQ_MASK;
     this.#published = this.#claimed;
-    this.#cachedRead = Atomics.load(this.#ctl, kReadSeqField) >>> 0;
+    this.#cachedRead = Atomics.load(this.#ctl, kReadSeqField) & SEQ_MASK;
   }
 
   /**
@@ -108,20 +109,20 @@ export class RingProducer {
     // A record never straddles the end: if it does not fit before it, a pad
     // record fills the rest and the record starts at offset 0.
     const need = size <= toEnd ? size : toEnd + size;
-    if (((pos - this.#cachedRead) >>> 0) + need > this.capacity) {
+    if (((pos - this.#cachedRead) & SEQ_MASK) + need > this.capacity) {
       // Re-read the consumer's sequence only when the cached one says full.
       // Pairs with the consumer's Atomics.store(kReadSeqField) in release():
       // its reads of the released bytes happen before our overwrites.
-      this.#cachedRead = Atomics.load(this.#ctl, kReadSeqField) >>> 0;
-      if (((pos - this.#cachedRead) >>> 0) + need > this.capacity) return -1;
+      this.#cachedRead = Atomics.load(this.#ctl, kReadSeqField) & SEQ_MASK;
+      if (((pos - this.#cachedRead) & SEQ_MASK) + need > this.capacity) return -1;
     }
     if (size > toEnd) {
       writeHeader(this.#words, off, toEnd - RECORD_HEADER_SIZE, PAD_TYPE, 0);
-      pos = (pos + toEnd) >>> 0;
+      pos = (pos + toEnd) & SEQ_MASK;
       off = 0;
     }
     writeHeader(this.#words, off, length, type, lead);
-    this.#claimed = (pos + size) >>> 0;
+    this.#claimed = (pos + size) & SEQ_MASK;
     this.records++;
     return off + RECORD_HEADER_SIZE + lead;
   }
@@ -164,8 +165,8 @@ export class RingProducer {
     const size = recordSize(length, FLAG_LEAD_MASK);
     const toEnd = this.capacity - (this.#claimed & this.#mask);
     const need = size <= toEnd ? size : toEnd + size;
-    this.#cachedRead = Atomics.load(this.#ctl, kReadSeqField) >>> 0;
-    return ((this.#claimed - this.#cachedRead) >>> 0) + need <= this.capacity;
+    this.#cachedRead = Atomics.load(this.#ctl, kReadSeqField) & SEQ_MASK;
+    return ((this.#claimed - this.#cachedRead) & SEQ_MASK) + need <= this.capacity;
   }
 
   /**
@@ -213,12 +214,12 @@ export class RingProducer {
 
   /** Records claimed but not yet published. */
   get pendingBytes(): number {
-    return (this.#claimed - this.#published) >>> 0;
+    return (this.#claimed - this.#published) & SEQ_MASK;
   }
 
   /** Bytes in the ring not yet released by the consumer, as last observed (may overstate). */
   get usedBytes(): number {
-    return (this.#claimed - this.#cachedRead) >>> 0;
+    return (this.#claimed - this.#cachedRead) & SEQ_MASK;
   }
 
   #tryClose(): boolean {
@@ -271,7 +272,7 @@ export class RingConsumer {
     this.#ctl = new Int32Array(sab, 0, kFieldCount);
     this.#mask = this.capacity - 1;
     this.maxBody = this.#ctl[kMaxBodyField]!;
-    this.#read = Atomics.load(this.#ctl, kReadSeqField) >>> 0;
+    this.#read = Atomics.load(this.#ctl, kReadSeqField) & SEQ_MASK;
     this.#released = this.#read;
     this.#cachedWrite = this.#read;
   }
@@ -289,7 +290,7 @@ export class RingConsumer {
         // Re-read the producer's sequence only when the cached one is used up.
         // Pairs with Atomics.store(kWriteSeqField) in publish(): every header
         // and body written before that store is visible after this load.
-        this.#cachedWrite = Atomics.load(this.#ctl, kWriteSeqField) >>> 0;
+        this.#cachedWrite = Atomics.load(this.#ctl, kWriteSeqField) & SEQ_MASK;
         if (pos === this.#cachedWrite) return false;
       }
       const i = (pos & this.#mask) >>> 2;
@@ -297,7 +298,7 @@ export class RingConsumer {
       const typeAndFlags = words[i + 1]!;
       const type = typeAndFlags & 0xffff;
       const lead = (typeAndFlags >>> 16) & FLAG_LEAD_MASK;
-      this.#read = (pos + recordSize(length, lead)) >>> 0;
+      this.#read = (pos + recordSize(length, lead)) & SEQ_MASK;
       if (type === PAD_TYPE) continue;
       if (type === CLOSE_TYPE) {
         this.closed = true;
@@ -339,7 +340,7 @@ export class RingConsumer {
   /** True if a record (or the close record) is available now. */
   available(): boolean {
     if (this.#read !== this.#cachedWrite) return true;
-    this.#cachedWrite = Atomics.load(this.#ctl, kWriteSeqField) >>> 0;
+    this.#cachedWrite = Atomics.load(this.#ctl, kWriteSeqField) & SEQ_MASK;
     return this.#read !== this.#cachedWrite;
   }
 

@@ -9,6 +9,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import { createRing, RingConsumer, RingProducer } from '../../../src/ring/ring.js';
+import { kReadSeqField, kWriteSeqField } from '../../../src/ring/layout.js';
 
 const gcEntries: PerformanceEntry[] = [];
 const observer = new PerformanceObserver((list) => gcEntries.push(...list.getEntries()));
@@ -66,6 +67,35 @@ for (const [name, size, ranged, records] of cases) {
     assert.is(gcs, 0, `${gcs} GC events during ${records} records`);
   });
 }
+
+test('no garbage collection across the 2^30 sequence wrap, with waits and space checks in the loop', async () => {
+  const sab = createRing(1 << 16);
+  // Start just below the wrap, as after 1 GiB through the ring: positions near 2^30 must not box.
+  const ctl = new Int32Array(sab, 0, 32);
+  ctl[kWriteSeqField] = 2 ** 30 - 40 * 1024 * 1024;
+  ctl[kReadSeqField] = ctl[kWriteSeqField]!;
+  const p = new RingProducer(sab);
+  const c = new RingConsumer(sab);
+  const src = new Uint8Array(64).fill(2);
+  const loop = (records: number) => {
+    let sent = 0;
+    let got = 0;
+    while (sent < records) {
+      while (sent < records && p.hasSpace(64) && p.tryWrite(1, src)) sent++;
+      p.publish();
+      if (!c.waitSync(0, 16)) throw new Error('published records not available');
+      while (c.next()) got++;
+      c.release();
+    }
+    return got;
+  };
+  loop(20_000);
+  let got = 0;
+  const gcs = await gcsDuring(() => (got = loop(1_000_000)));
+  assert.is(got, 1_000_000);
+  assert.ok(Atomics.load(ctl, kWriteSeqField) < 2 ** 29, 'the sequences wrapped during the counted loop');
+  assert.is(gcs, 0, `${gcs} GC events during 1M records across the wrap`);
+});
 
 test('the GC counter itself works: a per-record allocation is caught', async () => {
   const sab = createRing(1 << 16);
