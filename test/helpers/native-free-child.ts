@@ -1,0 +1,62 @@
+/**
+ * Child process of test/unit/native-free.test.ts, run with the no-native hook
+ * preloaded. `engine` exercises what the engine loads and runs today: the
+ * public API, a ring between two threads, and a piscina pool. The `control-*`
+ * modes make a native load happen on purpose, to show the hook sees it.
+ */
+import { Worker } from 'node:worker_threads';
+import { Piscina } from 'piscina';
+import * as api from '../../src/index.js';
+import { createRing, RingProducer } from '../../src/ring/ring.js';
+import { fillRecord, typeOf, type VerifyResult } from './ring-pattern.js';
+
+const mode = process.argv[2];
+
+async function ringAcrossThreads(): Promise<void> {
+  const worker = new Worker(new URL('./ring-verify-worker.js', import.meta.url));
+  const sab = createRing(4096);
+  const p = new RingProducer(sab);
+  const sizes = Array.from({ length: 2000 }, (_, i) => i % 300);
+  const verdict = new Promise<VerifyResult>((resolve) => worker.once('message', resolve));
+  worker.postMessage({ sab, seed: 11, sizes, mode: 'async', pauseEvery: 0, pauseMs: 0 });
+  const scratch = new Uint8Array(300);
+  for (let i = 0; i < sizes.length; i++) {
+    fillRecord(scratch, 0, 11, i, sizes[i]!);
+    while (!p.tryWrite(typeOf(11, i), scratch, 0, sizes[i]!)) await p.waitForSpace(sizes[i]!);
+    p.publish();
+  }
+  await p.close();
+  const r = await verdict;
+  await worker.terminate();
+  if (!r.ok) throw new Error(`ring failed: ${JSON.stringify(r)}`);
+}
+
+async function piscinaPool(niceIncrement: number): Promise<void> {
+  const pool = new Piscina({ filename: new URL('./echo-task.js', import.meta.url).href, minThreads: 2, maxThreads: 2, niceIncrement });
+  const results = await Promise.all([1, 2, 3, 4].map((x) => pool.run(x) as Promise<number>));
+  await pool.destroy();
+  if (results.join(',') !== '2,4,6,8') throw new Error(`piscina results ${results}`);
+}
+
+if (mode === 'engine') {
+  if (typeof api.RingProducer !== 'function') throw new Error('public API missing');
+  await ringAcrossThreads();
+  await piscinaPool(0);
+  console.log('ENGINE-OK');
+} else if (mode === 'control-dlopen') {
+  // A native load in a worker thread: the hook must see it there too.
+  const w = new Worker(new URL('./dlopen-worker.js', import.meta.url));
+  await new Promise((r) => w.once('exit', r));
+  try {
+    process.dlopen({ exports: {} }, '/nonexistent/addon.node');
+  } catch {
+    // expected
+  }
+  console.log('CONTROL-DONE');
+} else if (mode === 'control-nice') {
+  // piscina with a nice increment asks for its optional native dependency.
+  await piscinaPool(1);
+  console.log('CONTROL-DONE');
+} else {
+  throw new Error(`unknown mode ${mode}`);
+}
