@@ -59,6 +59,7 @@ const scenario = fc
     const size = fc.oneof(fc.integer({ min: 0, max: Math.min(max, 64) }), fc.integer({ min: 0, max }), fc.constant(max), fc.constant(0));
     return fc.record({
       capacity: fc.constant(capacity),
+      stagingSize: fc.constantFrom<number | undefined>(undefined, 0, 64, 1024),
       seed: fc.integer({ min: 0, max: 0xffff }),
       sizes: fc.array(size, { minLength: 1, maxLength: 1500 }),
       batches: fc.array(fc.integer({ min: 1, max: 300 }), { minLength: 1, maxLength: 8 }),
@@ -73,7 +74,7 @@ test('property: the consumer thread receives exactly the records sent, in order,
   let laps = 0;
   await fc.assert(
     fc.asyncProperty(scenario, async (s) => {
-      const sab = createRing(s.capacity);
+      const sab = createRing(s.capacity, { stagingSize: s.stagingSize });
       const p = new RingProducer(sab);
       const verdict = startJob({ sab, seed: s.seed, sizes: s.sizes, mode: s.consumerMode, pauseEvery: s.pauseEvery, pauseMs: s.pauseMs });
       await produce(p, s.seed, s.sizes, s.batches, s.producerMode);
