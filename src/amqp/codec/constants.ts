@@ -1,0 +1,136 @@
+/**
+ * AMQP 0-9-1 wire constants: the protocol header, frame types, the frame-end
+ * octet, class ids and reply codes. Names follow the specification
+ * (amqp0-9-1.xml `<constant name="frame-error" value="501" class="hard-error"/>`
+ * becomes `ReplyCode.FRAME_ERROR`), as RabbitMQ's and amqplib's generated
+ * definitions do.
+ */
+
+/** §4.2.2: "AMQP" %d0 then major 0, minor 9, revision 1. */
+export const PROTOCOL_HEADER: Buffer = Buffer.from([0x41, 0x4d, 0x51, 0x50, 0, 0, 9, 1]);
+export const PROTOCOL_HEADER_SIZE = 8;
+
+// §4.2.3 frame types. The PDF's prose says "Type = 4, HEARTBEAT"; the grammar
+// (`heartbeat = %d8 %d0 %d0 frame-end`), the XML constant `frame-heartbeat`
+// and every broker and client use 8.
+export const FRAME_METHOD = 1;
+export const FRAME_HEADER = 2;
+export const FRAME_BODY = 3;
+export const FRAME_HEARTBEAT = 8;
+
+/** §4.2.3: "The frame-end octet MUST always be the hexadecimal value %xCE." */
+export const FRAME_END = 0xce;
+
+// Frame layout: type (octet) | channel (short) | size (long) | payload | frame-end.
+export const FRAME_TYPE_OFFSET = 0;
+export const FRAME_TYPE_SIZE = 1;
+export const FRAME_CHANNEL_OFFSET = FRAME_TYPE_OFFSET + FRAME_TYPE_SIZE;
+export const FRAME_CHANNEL_SIZE = 2;
+export const FRAME_SIZE_OFFSET = FRAME_CHANNEL_OFFSET + FRAME_CHANNEL_SIZE;
+export const FRAME_SIZE_SIZE = 4;
+export const FRAME_HEADER_SIZE = FRAME_SIZE_OFFSET + FRAME_SIZE_SIZE; // 7
+export const FRAME_END_SIZE = 1;
+/** Bytes a frame adds around its payload: the 7-octet header and the frame-end. */
+export const FRAME_OVERHEAD = FRAME_HEADER_SIZE + FRAME_END_SIZE; // 8
+
+/**
+ * connection.tune frame-max: "Until the frame-max has been negotiated, both
+ * peers MUST accept frames of up to frame-min-size octets large, and the
+ * minimum negotiated value for frame-max is also frame-min-size."
+ * frame-max counts the whole frame, header and frame-end included.
+ */
+export const FRAME_MIN_SIZE = 4096;
+/** The largest frame-max the size field (long-uint) allows: 7 + (2^32 - 1) + 1 would not fit; we cap at 2^32 - 1. */
+export const FRAME_MAX_LIMIT = 0xffffffff;
+
+// Method payload layout (§4.2.4): class-id (short) | method-id (short) | arguments.
+export const METHOD_CLASS_OFFSET = 0;
+export const METHOD_ID_OFFSET = 2;
+export const METHOD_ARGS_OFFSET = 4;
+
+// Content header payload layout (§4.2.6.1):
+// class-id (short) | weight (short) | body size (longlong) | property flags (short) | property list.
+export const HEADER_CLASS_OFFSET = 0;
+export const HEADER_WEIGHT_OFFSET = 2;
+export const HEADER_BODY_SIZE_OFFSET = 4;
+export const HEADER_FLAGS_OFFSET = 12;
+export const HEADER_PROPERTIES_OFFSET = 14;
+
+/** Class ids (amqp0-9-1.xml `<class index=...>`). */
+export const ClassId = {
+  CONNECTION: 10,
+  CHANNEL: 20,
+  EXCHANGE: 40,
+  QUEUE: 50,
+  BASIC: 60,
+  CONFIRM: 85, // RabbitMQ extension (publisher confirms)
+  TX: 90,
+} as const;
+
+/** Reply codes by spec name. */
+export const ReplyCode = {
+  REPLY_SUCCESS: 200,
+  CONTENT_TOO_LARGE: 311,
+  NO_ROUTE: 312,
+  NO_CONSUMERS: 313,
+  CONNECTION_FORCED: 320,
+  INVALID_PATH: 402,
+  ACCESS_REFUSED: 403,
+  NOT_FOUND: 404,
+  RESOURCE_LOCKED: 405,
+  PRECONDITION_FAILED: 406,
+  FRAME_ERROR: 501,
+  SYNTAX_ERROR: 502,
+  COMMAND_INVALID: 503,
+  CHANNEL_ERROR: 504,
+  UNEXPECTED_FRAME: 505,
+  RESOURCE_ERROR: 506,
+  NOT_ALLOWED: 530,
+  NOT_IMPLEMENTED: 540,
+  INTERNAL_ERROR: 541,
+} as const;
+export type ReplyCodeName = keyof typeof ReplyCode;
+export type ReplyCodeValue = (typeof ReplyCode)[ReplyCodeName];
+
+/**
+ * Which exception a reply code raises (§4.8.1): a soft error closes the
+ * channel ("channel exception"), a hard error closes the connection. From the
+ * `class="soft-error"` / `class="hard-error"` attributes of amqp0-9-1.xml.
+ * 200, 312 and 313 are not errors (312/313 travel in basic.return); they are
+ * listed as channel scope so that the map is total.
+ */
+export const REPLY_CODE_SCOPE: Readonly<Record<ReplyCodeValue, 'channel' | 'connection'>> = {
+  200: 'channel',
+  311: 'channel',
+  312: 'channel',
+  313: 'channel',
+  320: 'connection',
+  402: 'connection',
+  403: 'channel',
+  404: 'channel',
+  405: 'channel',
+  406: 'channel',
+  501: 'connection',
+  502: 'connection',
+  503: 'connection',
+  504: 'connection',
+  505: 'connection',
+  506: 'connection',
+  530: 'connection',
+  540: 'connection',
+  541: 'connection',
+};
+
+const NAME_BY_CODE = new Map<number, ReplyCodeName>(
+  (Object.entries(ReplyCode) as [ReplyCodeName, number][]).map(([k, v]) => [v, k]),
+);
+
+/** The spec name of a reply code ("FRAME_ERROR"), or undefined for an unknown code. */
+export function replyCodeName(code: number): ReplyCodeName | undefined {
+  return NAME_BY_CODE.get(code);
+}
+
+/** True for a hard error (closes the connection); unknown codes count as hard. */
+export function isHardError(code: number): boolean {
+  return (REPLY_CODE_SCOPE as Record<number, string>)[code] !== 'channel';
+}
