@@ -33,15 +33,15 @@ export const fieldValue: fc.Arbitrary<FieldValue> = fc.letrec<{ value: FieldValu
     fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }).map((v) => new Typed('l', v)),
     fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }).map((v) => new Typed('L', v)),
     fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }).map((v) => new Typed('T', v)),
-    fc.record({ scale: fc.integer({ min: 0, max: 255 }), digits: fc.integer({ min: 0, max: 0xffffffff }) }).map((v) => new Typed('D', v)),
+    fc.record({ scale: fc.integer({ min: 0, max: 255 }), digits: fc.integer({ min: 0, max: 0xffffffff }) }, { noNullPrototype: true }).map((v) => new Typed('D', v)),
     tie('table'),
     tie('array'),
   ),
-  table: fc.dictionary(fc.string({ unit: 'binary', maxLength: 20 }), tie('value'), { maxKeys: 5 }),
+  table: fc.dictionary(fc.string({ unit: 'binary', maxLength: 20 }), tie('value'), { maxKeys: 5, noNullPrototype: true }),
   array: fc.array(tie('value'), { maxLength: 5 }),
 })).value;
 
-export const fieldTable: fc.Arbitrary<FieldTable> = fc.dictionary(fc.string({ unit: 'binary', maxLength: 20 }), fieldValue, { maxKeys: 6 });
+export const fieldTable: fc.Arbitrary<FieldTable> = fc.dictionary(fc.string({ unit: 'binary', maxLength: 20 }), fieldValue, { maxKeys: 6, noNullPrototype: true });
 
 function argArbitrary(kind: string): fc.Arbitrary<unknown> {
   switch (kind) {
@@ -63,7 +63,7 @@ export function methodArbitrary<K extends MethodName>(name: K): fc.Arbitrary<Met
   for (const [arg, kind] of METHODS[name].fields as readonly (readonly [string, string])[]) {
     if (!arg.startsWith('_')) rec[arg] = argArbitrary(kind);
   }
-  return fc.record(rec).map((args) => method(name, args as never) as Method);
+  return fc.record(rec, { noNullPrototype: true }).map((args) => method(name, args as never) as Method);
 }
 
 /** Any method with arguments. */
@@ -87,5 +87,5 @@ export const basicProperties: fc.Arbitrary<BasicProperties> = fc.record(
     appId: shortstr,
     clusterId: shortstr,
   },
-  { requiredKeys: [] },
+  { requiredKeys: [], noNullPrototype: true },
 );
