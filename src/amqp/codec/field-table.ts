@@ -114,10 +114,11 @@ export function writeValue(w: Writer, v: FieldValue, depth = 0): void {
       w.buf[w.pos++] = v ? 1 : 0;
       return;
     case 'number':
+      // -0 goes to 'd' to keep its sign.
       if (Number.isInteger(v) && v >= -0x80000000 && v <= 0x7fffffff && !Object.is(v, -0)) {
         letter(w, 'I', 4);
         w.pos = w.buf.writeInt32BE(v, w.pos);
-      } else if (Number.isSafeInteger(v)) {
+      } else if (Number.isSafeInteger(v) && !Object.is(v, -0)) {
         letter(w, 'l', 8);
         w.pos = w.buf.writeBigInt64BE(BigInt(v), w.pos);
       } else {
