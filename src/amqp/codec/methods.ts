@@ -271,7 +271,16 @@ export function readMethod(c: Cursor): Method {
   c.pos += 4;
   c.classId = classId;
   c.methodId = methodId;
-  const info = INFO.get(classId * 0x10000 + methodId);
+  const id = classId * 0x10000 + methodId;
+  // The per-message methods get straight-line decoders building one object
+  // shape each (style.md §3: monomorphic, switch on the numeric id); the
+  // table-driven loop below handles the rest and is the reference for these.
+  switch (id) {
+    case ID_BASIC_PUBLISH: return readBasicPublish(c);
+    case ID_BASIC_ACK: return readBasicAck(c);
+    case ID_BASIC_DELIVER: return readBasicDeliver(c);
+  }
+  const info = INFO.get(id);
   if (info === undefined) {
     // not-implemented 540: "The client tried to use functionality that is not implemented in the server."
     throw new AmqpError(ReplyCode.NOT_IMPLEMENTED, `unknown method ${classId}.${methodId}`, classId, methodId, c.channel);
@@ -306,4 +315,38 @@ export function readMethod(c: Cursor): Method {
   }
   if (c.pos !== c.end) throw c.malformed(`${c.end - c.pos} bytes after the last argument of ${info.name}`);
   return m as unknown as Method;
+}
+
+const ID_BASIC_PUBLISH = METHODS.BasicPublish.id;
+const ID_BASIC_ACK = METHODS.BasicAck.id;
+const ID_BASIC_DELIVER = METHODS.BasicDeliver.id;
+
+function done(c: Cursor, name: string): void {
+  if (c.pos !== c.end) throw c.malformed(`${c.end - c.pos} bytes after the last argument of ${name}`);
+}
+
+function readBasicPublish(c: Cursor): BasicPublish {
+  c.u16(); // reserved-1 (ticket)
+  const exchange = c.shortstr();
+  const routingKey = c.shortstr();
+  const bits = c.u8();
+  done(c, 'basic.publish');
+  return { id: ID_BASIC_PUBLISH, exchange, routingKey, mandatory: (bits & 1) !== 0, immediate: (bits & 2) !== 0 };
+}
+
+function readBasicAck(c: Cursor): BasicAck {
+  const deliveryTag = c.u64();
+  const bits = c.u8();
+  done(c, 'basic.ack');
+  return { id: ID_BASIC_ACK, deliveryTag, multiple: (bits & 1) !== 0 };
+}
+
+function readBasicDeliver(c: Cursor): BasicDeliver {
+  const consumerTag = c.shortstr();
+  const deliveryTag = c.u64();
+  const redelivered = (c.u8() & 1) !== 0;
+  const exchange = c.shortstr();
+  const routingKey = c.shortstr();
+  done(c, 'basic.deliver');
+  return { id: ID_BASIC_DELIVER, consumerTag, deliveryTag, redelivered, exchange, routingKey };
 }

@@ -73,6 +73,8 @@ export class Writer {
 
   /** §4.2.5.3 short string: octet length, then at most 255 octets of UTF-8. */
   shortstr(s: string): void {
+    // UTF-8 never takes fewer bytes than UTF-16 code units, so a longer string cannot fit.
+    if (s.length > 255) throw new RangeError(`short string of ${Buffer.byteLength(s)} bytes exceeds 255: ${JSON.stringify(s.slice(0, 40))}`);
     const max = s.length * 3;
     this.ensure(1 + max);
     const n = this.buf.write(s, this.pos + 1, 'utf8');
