@@ -9,6 +9,7 @@ import { METHODS, readMethod, writeMethod } from '../../src/amqp/codec/methods.j
 import type { Method, MethodName } from '../../src/amqp/codec/methods.js';
 import { readContentHeader, writeContentHeader } from '../../src/amqp/codec/properties.js';
 import { Writer } from '../../src/amqp/codec/writer.js';
+import { AmqpError } from '../../src/amqp/errors.js';
 import { basicProperties, fieldTable, methodArbitrary } from '../helpers/amqp-arbitraries.js';
 
 const SEED = Number(process.env.RINGMQ_SEED ?? 20261128);
@@ -85,6 +86,29 @@ test('plain JS numbers, strings, booleans and bigints keep their value', () => {
       }
     }),
     { seed: SEED, numRuns: 300 },
+  );
+});
+
+test('shouldNeverThrowAnythingButAmqpError on garbage inside a correctly sized table', () => {
+  // Entries built from a key, a letter (valid ones, 'U', and junk) and 0..12 random octets, so that
+  // the decoder meets every letter with too few, enough and too many bytes, and nested length lies.
+  const piece = fc.tuple(fc.string({ maxLength: 4 }), fc.constantFrom(...'tbBsuIilLfdDSATFVxU?\0'), fc.uint8Array({ maxLength: 12 }))
+    .map(([k, t, v]) => Buffer.concat([Buffer.from([Buffer.byteLength(k)]), Buffer.from(k), Buffer.from(t, 'latin1'), v]));
+  fc.assert(
+    fc.property(fc.array(piece, { maxLength: 6 }), (pieces) => {
+      const body = Buffer.concat(pieces);
+      const len = Buffer.alloc(4);
+      len.writeUInt32BE(body.length);
+      const bytes = Buffer.concat([len, body]);
+      try {
+        const t = decodeTable(bytes);
+        assert.ok(encodeTable(t).length > 0);
+      } catch (err) {
+        if (!(err instanceof AmqpError)) throw err;
+        assert.ok(err.replyCode === 501 || err.replyCode === 502, String(err.replyCode));
+      }
+    }),
+    { seed: SEED, numRuns: 3000 },
   );
 });
 

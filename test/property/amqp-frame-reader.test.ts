@@ -177,4 +177,50 @@ test('shouldSurviveMutatedStreams: typed errors only, bounded allocation, same o
   );
 });
 
+/** A well-framed frame around a random payload: the decoders, not the framing, get the garbage. */
+const garbageFrame = fc.oneof(
+  fc.record({
+    id: fc.constantFrom(...Object.values(METHODS).map((d) => d.id as number)),
+    args: fc.uint8Array({ maxLength: 80 }),
+    channel: fc.integer({ min: 0, max: 2 }),
+  }).map(({ id, args, channel }) => {
+    const p = Buffer.alloc(4 + args.length);
+    p.writeUInt32BE(id, 0);
+    p.set(args, 4);
+    return rawFrame(1, id >>> 16 === ClassId.CONNECTION ? 0 : channel || 1, p);
+  }),
+  fc.record({ props: fc.uint8Array({ maxLength: 80 }), size: fc.integer({ min: 0, max: 100 }) }).map(({ props, size }) => {
+    const p = Buffer.alloc(12 + props.length);
+    p.writeUInt16BE(60, 0);
+    p.writeUInt32BE(size, 8);
+    p.set(props, 12);
+    return rawFrame(2, 1, p);
+  }),
+  fc.uint8Array({ maxLength: 100 }).map((b) => rawFrame(3, 1, Buffer.from(b))),
+);
+
+function rawFrame(type: number, channel: number, payload: Buffer): Buffer {
+  const h = Buffer.alloc(7);
+  h[0] = type;
+  h.writeUInt16BE(channel, 1);
+  h.writeUInt32BE(payload.length, 3);
+  return Buffer.concat([h, payload, Buffer.from([0xce])]);
+}
+
+test('shouldNeverThrowAnythingButAmqpError when well-framed payloads are garbage', () => {
+  const publishFrame = (() => {
+    const w = new Writer();
+    writeMethodFrame(w, 1, { id: METHODS.BasicPublish.id, exchange: '', routingKey: 'q', mandatory: false, immediate: false });
+    return w.take();
+  })();
+  fc.assert(
+    fc.property(fc.array(fc.oneof(garbageFrame, fc.constant(publishFrame)), { minLength: 1, maxLength: 6 }), fc.nat(), (frames, cut) => {
+      const bytes = Buffer.concat([PROTOCOL_HEADER, ...frames]);
+      const whole = read([bytes]);
+      assert.equal(read(chunked(bytes, [cut])), whole);
+    }),
+    { seed: SEED, numRuns: 3000 },
+  );
+});
+
 test.run();
