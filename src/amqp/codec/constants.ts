@@ -67,6 +67,150 @@ export const ClassId = {
   TX: 90,
 } as const;
 
+/**
+ * Method ids, `classId << 16 | methodId`, by type name (basic.publish ->
+ * BasicPublish = 60 << 16 | 40). From amqp0-9-1.xml and RabbitMQ's
+ * amqp-rabbitmq-0.9.1.json (which adds connection.blocked/unblocked/
+ * update-secret, exchange.bind/unbind, basic.nack, confirm).
+ */
+export const MethodId = {
+  /** connection.start */
+  ConnectionStart: 0x000a000a,
+  /** connection.start-ok */
+  ConnectionStartOk: 0x000a000b,
+  /** connection.secure */
+  ConnectionSecure: 0x000a0014,
+  /** connection.secure-ok */
+  ConnectionSecureOk: 0x000a0015,
+  /** connection.tune */
+  ConnectionTune: 0x000a001e,
+  /** connection.tune-ok */
+  ConnectionTuneOk: 0x000a001f,
+  /** connection.open */
+  ConnectionOpen: 0x000a0028,
+  /** connection.open-ok */
+  ConnectionOpenOk: 0x000a0029,
+  /** connection.close */
+  ConnectionClose: 0x000a0032,
+  /** connection.close-ok */
+  ConnectionCloseOk: 0x000a0033,
+  /** connection.blocked */
+  ConnectionBlocked: 0x000a003c,
+  /** connection.unblocked */
+  ConnectionUnblocked: 0x000a003d,
+  /** connection.update-secret */
+  ConnectionUpdateSecret: 0x000a0046,
+  /** connection.update-secret-ok */
+  ConnectionUpdateSecretOk: 0x000a0047,
+
+  /** channel.open */
+  ChannelOpen: 0x0014000a,
+  /** channel.open-ok */
+  ChannelOpenOk: 0x0014000b,
+  /** channel.flow */
+  ChannelFlow: 0x00140014,
+  /** channel.flow-ok */
+  ChannelFlowOk: 0x00140015,
+  /** channel.close */
+  ChannelClose: 0x00140028,
+  /** channel.close-ok */
+  ChannelCloseOk: 0x00140029,
+
+  /** exchange.declare */
+  ExchangeDeclare: 0x0028000a,
+  /** exchange.declare-ok */
+  ExchangeDeclareOk: 0x0028000b,
+  /** exchange.delete */
+  ExchangeDelete: 0x00280014,
+  /** exchange.delete-ok */
+  ExchangeDeleteOk: 0x00280015,
+  /** exchange.bind */
+  ExchangeBind: 0x0028001e,
+  /** exchange.bind-ok */
+  ExchangeBindOk: 0x0028001f,
+  /** exchange.unbind */
+  ExchangeUnbind: 0x00280028,
+  /** exchange.unbind-ok */
+  ExchangeUnbindOk: 0x00280033,
+
+  /** queue.declare */
+  QueueDeclare: 0x0032000a,
+  /** queue.declare-ok */
+  QueueDeclareOk: 0x0032000b,
+  /** queue.bind */
+  QueueBind: 0x00320014,
+  /** queue.bind-ok */
+  QueueBindOk: 0x00320015,
+  /** queue.purge */
+  QueuePurge: 0x0032001e,
+  /** queue.purge-ok */
+  QueuePurgeOk: 0x0032001f,
+  /** queue.delete */
+  QueueDelete: 0x00320028,
+  /** queue.delete-ok */
+  QueueDeleteOk: 0x00320029,
+  /** queue.unbind */
+  QueueUnbind: 0x00320032,
+  /** queue.unbind-ok */
+  QueueUnbindOk: 0x00320033,
+
+  /** basic.qos */
+  BasicQos: 0x003c000a,
+  /** basic.qos-ok */
+  BasicQosOk: 0x003c000b,
+  /** basic.consume */
+  BasicConsume: 0x003c0014,
+  /** basic.consume-ok */
+  BasicConsumeOk: 0x003c0015,
+  /** basic.cancel */
+  BasicCancel: 0x003c001e,
+  /** basic.cancel-ok */
+  BasicCancelOk: 0x003c001f,
+  /** basic.publish */
+  BasicPublish: 0x003c0028,
+  /** basic.return */
+  BasicReturn: 0x003c0032,
+  /** basic.deliver */
+  BasicDeliver: 0x003c003c,
+  /** basic.get */
+  BasicGet: 0x003c0046,
+  /** basic.get-ok */
+  BasicGetOk: 0x003c0047,
+  /** basic.get-empty */
+  BasicGetEmpty: 0x003c0048,
+  /** basic.ack */
+  BasicAck: 0x003c0050,
+  /** basic.reject */
+  BasicReject: 0x003c005a,
+  /** basic.recover-async */
+  BasicRecoverAsync: 0x003c0064,
+  /** basic.recover */
+  BasicRecover: 0x003c006e,
+  /** basic.recover-ok */
+  BasicRecoverOk: 0x003c006f,
+  /** basic.nack */
+  BasicNack: 0x003c0078,
+
+  /** confirm.select */
+  ConfirmSelect: 0x0055000a,
+  /** confirm.select-ok */
+  ConfirmSelectOk: 0x0055000b,
+
+  /** tx.select */
+  TxSelect: 0x005a000a,
+  /** tx.select-ok */
+  TxSelectOk: 0x005a000b,
+  /** tx.commit */
+  TxCommit: 0x005a0014,
+  /** tx.commit-ok */
+  TxCommitOk: 0x005a0015,
+  /** tx.rollback */
+  TxRollback: 0x005a001e,
+  /** tx.rollback-ok */
+  TxRollbackOk: 0x005a001f,
+} as const;
+export type MethodIdName = keyof typeof MethodId;
+
 /** Reply codes by spec name. */
 export const ReplyCode = {
   REPLY_SUCCESS: 200,

@@ -1,5 +1,5 @@
 import { AmqpError } from '../errors.js';
-import { ReplyCode } from './constants.js';
+import { MethodId, ReplyCode } from './constants.js';
 import type { Cursor } from './cursor.js';
 import { readTable, writeTable } from './field-table.js';
 import type { FieldTable } from './field-table.js';
@@ -42,77 +42,77 @@ function def<const I extends number, const F extends readonly Field[]>(id: I, na
 const ticket = ['_ticket', 'short'] as const;
 
 export const METHODS = {
-  ConnectionStart: def(0x000a000a, 'connection.start', [['versionMajor', 'octet'], ['versionMinor', 'octet'], ['serverProperties', 'table'], ['mechanisms', 'longstr'], ['locales', 'longstr']]),
-  ConnectionStartOk: def(0x000a000b, 'connection.start-ok', [['clientProperties', 'table'], ['mechanism', 'shortstr'], ['response', 'longstr'], ['locale', 'shortstr']]),
-  ConnectionSecure: def(0x000a0014, 'connection.secure', [['challenge', 'longstr']]),
-  ConnectionSecureOk: def(0x000a0015, 'connection.secure-ok', [['response', 'longstr']]),
-  ConnectionTune: def(0x000a001e, 'connection.tune', [['channelMax', 'short'], ['frameMax', 'long'], ['heartbeat', 'short']]),
-  ConnectionTuneOk: def(0x000a001f, 'connection.tune-ok', [['channelMax', 'short'], ['frameMax', 'long'], ['heartbeat', 'short']]),
-  ConnectionOpen: def(0x000a0028, 'connection.open', [['virtualHost', 'shortstr'], ['_capabilities', 'shortstr'], ['_insist', 'bit']]),
-  ConnectionOpenOk: def(0x000a0029, 'connection.open-ok', [['_knownHosts', 'shortstr']]),
-  ConnectionClose: def(0x000a0032, 'connection.close', [['replyCode', 'short'], ['replyText', 'shortstr'], ['classId', 'short'], ['methodId', 'short']]),
-  ConnectionCloseOk: def(0x000a0033, 'connection.close-ok', []),
-  ConnectionBlocked: def(0x000a003c, 'connection.blocked', [['reason', 'shortstr']]),
-  ConnectionUnblocked: def(0x000a003d, 'connection.unblocked', []),
-  ConnectionUpdateSecret: def(0x000a0046, 'connection.update-secret', [['newSecret', 'longstr'], ['reason', 'shortstr']]),
-  ConnectionUpdateSecretOk: def(0x000a0047, 'connection.update-secret-ok', []),
+  ConnectionStart: def(MethodId.ConnectionStart, 'connection.start', [['versionMajor', 'octet'], ['versionMinor', 'octet'], ['serverProperties', 'table'], ['mechanisms', 'longstr'], ['locales', 'longstr']]),
+  ConnectionStartOk: def(MethodId.ConnectionStartOk, 'connection.start-ok', [['clientProperties', 'table'], ['mechanism', 'shortstr'], ['response', 'longstr'], ['locale', 'shortstr']]),
+  ConnectionSecure: def(MethodId.ConnectionSecure, 'connection.secure', [['challenge', 'longstr']]),
+  ConnectionSecureOk: def(MethodId.ConnectionSecureOk, 'connection.secure-ok', [['response', 'longstr']]),
+  ConnectionTune: def(MethodId.ConnectionTune, 'connection.tune', [['channelMax', 'short'], ['frameMax', 'long'], ['heartbeat', 'short']]),
+  ConnectionTuneOk: def(MethodId.ConnectionTuneOk, 'connection.tune-ok', [['channelMax', 'short'], ['frameMax', 'long'], ['heartbeat', 'short']]),
+  ConnectionOpen: def(MethodId.ConnectionOpen, 'connection.open', [['virtualHost', 'shortstr'], ['_capabilities', 'shortstr'], ['_insist', 'bit']]),
+  ConnectionOpenOk: def(MethodId.ConnectionOpenOk, 'connection.open-ok', [['_knownHosts', 'shortstr']]),
+  ConnectionClose: def(MethodId.ConnectionClose, 'connection.close', [['replyCode', 'short'], ['replyText', 'shortstr'], ['classId', 'short'], ['methodId', 'short']]),
+  ConnectionCloseOk: def(MethodId.ConnectionCloseOk, 'connection.close-ok', []),
+  ConnectionBlocked: def(MethodId.ConnectionBlocked, 'connection.blocked', [['reason', 'shortstr']]),
+  ConnectionUnblocked: def(MethodId.ConnectionUnblocked, 'connection.unblocked', []),
+  ConnectionUpdateSecret: def(MethodId.ConnectionUpdateSecret, 'connection.update-secret', [['newSecret', 'longstr'], ['reason', 'shortstr']]),
+  ConnectionUpdateSecretOk: def(MethodId.ConnectionUpdateSecretOk, 'connection.update-secret-ok', []),
 
-  ChannelOpen: def(0x0014000a, 'channel.open', [['_outOfBand', 'shortstr']]),
-  ChannelOpenOk: def(0x0014000b, 'channel.open-ok', [['_channelId', 'longstr']]),
-  ChannelFlow: def(0x00140014, 'channel.flow', [['active', 'bit']]),
-  ChannelFlowOk: def(0x00140015, 'channel.flow-ok', [['active', 'bit']]),
-  ChannelClose: def(0x00140028, 'channel.close', [['replyCode', 'short'], ['replyText', 'shortstr'], ['classId', 'short'], ['methodId', 'short']]),
-  ChannelCloseOk: def(0x00140029, 'channel.close-ok', []),
+  ChannelOpen: def(MethodId.ChannelOpen, 'channel.open', [['_outOfBand', 'shortstr']]),
+  ChannelOpenOk: def(MethodId.ChannelOpenOk, 'channel.open-ok', [['_channelId', 'longstr']]),
+  ChannelFlow: def(MethodId.ChannelFlow, 'channel.flow', [['active', 'bit']]),
+  ChannelFlowOk: def(MethodId.ChannelFlowOk, 'channel.flow-ok', [['active', 'bit']]),
+  ChannelClose: def(MethodId.ChannelClose, 'channel.close', [['replyCode', 'short'], ['replyText', 'shortstr'], ['classId', 'short'], ['methodId', 'short']]),
+  ChannelCloseOk: def(MethodId.ChannelCloseOk, 'channel.close-ok', []),
 
-  ExchangeDeclare: def(0x0028000a, 'exchange.declare', [ticket, ['exchange', 'shortstr'], ['type', 'shortstr'], ['passive', 'bit'], ['durable', 'bit'], ['autoDelete', 'bit'], ['internal', 'bit'], ['nowait', 'bit'], ['arguments', 'table']]),
-  ExchangeDeclareOk: def(0x0028000b, 'exchange.declare-ok', []),
-  ExchangeDelete: def(0x00280014, 'exchange.delete', [ticket, ['exchange', 'shortstr'], ['ifUnused', 'bit'], ['nowait', 'bit']]),
-  ExchangeDeleteOk: def(0x00280015, 'exchange.delete-ok', []),
-  ExchangeBind: def(0x0028001e, 'exchange.bind', [ticket, ['destination', 'shortstr'], ['source', 'shortstr'], ['routingKey', 'shortstr'], ['nowait', 'bit'], ['arguments', 'table']]),
-  ExchangeBindOk: def(0x0028001f, 'exchange.bind-ok', []),
-  ExchangeUnbind: def(0x00280028, 'exchange.unbind', [ticket, ['destination', 'shortstr'], ['source', 'shortstr'], ['routingKey', 'shortstr'], ['nowait', 'bit'], ['arguments', 'table']]),
+  ExchangeDeclare: def(MethodId.ExchangeDeclare, 'exchange.declare', [ticket, ['exchange', 'shortstr'], ['type', 'shortstr'], ['passive', 'bit'], ['durable', 'bit'], ['autoDelete', 'bit'], ['internal', 'bit'], ['nowait', 'bit'], ['arguments', 'table']]),
+  ExchangeDeclareOk: def(MethodId.ExchangeDeclareOk, 'exchange.declare-ok', []),
+  ExchangeDelete: def(MethodId.ExchangeDelete, 'exchange.delete', [ticket, ['exchange', 'shortstr'], ['ifUnused', 'bit'], ['nowait', 'bit']]),
+  ExchangeDeleteOk: def(MethodId.ExchangeDeleteOk, 'exchange.delete-ok', []),
+  ExchangeBind: def(MethodId.ExchangeBind, 'exchange.bind', [ticket, ['destination', 'shortstr'], ['source', 'shortstr'], ['routingKey', 'shortstr'], ['nowait', 'bit'], ['arguments', 'table']]),
+  ExchangeBindOk: def(MethodId.ExchangeBindOk, 'exchange.bind-ok', []),
+  ExchangeUnbind: def(MethodId.ExchangeUnbind, 'exchange.unbind', [ticket, ['destination', 'shortstr'], ['source', 'shortstr'], ['routingKey', 'shortstr'], ['nowait', 'bit'], ['arguments', 'table']]),
   // RabbitMQ numbers exchange.unbind-ok 51, not 41 (amqp-rabbitmq-0.9.1.json).
-  ExchangeUnbindOk: def(0x00280033, 'exchange.unbind-ok', []),
+  ExchangeUnbindOk: def(MethodId.ExchangeUnbindOk, 'exchange.unbind-ok', []),
 
-  QueueDeclare: def(0x0032000a, 'queue.declare', [ticket, ['queue', 'shortstr'], ['passive', 'bit'], ['durable', 'bit'], ['exclusive', 'bit'], ['autoDelete', 'bit'], ['nowait', 'bit'], ['arguments', 'table']]),
-  QueueDeclareOk: def(0x0032000b, 'queue.declare-ok', [['queue', 'shortstr'], ['messageCount', 'long'], ['consumerCount', 'long']]),
-  QueueBind: def(0x00320014, 'queue.bind', [ticket, ['queue', 'shortstr'], ['exchange', 'shortstr'], ['routingKey', 'shortstr'], ['nowait', 'bit'], ['arguments', 'table']]),
-  QueueBindOk: def(0x00320015, 'queue.bind-ok', []),
-  QueuePurge: def(0x0032001e, 'queue.purge', [ticket, ['queue', 'shortstr'], ['nowait', 'bit']]),
-  QueuePurgeOk: def(0x0032001f, 'queue.purge-ok', [['messageCount', 'long']]),
-  QueueDelete: def(0x00320028, 'queue.delete', [ticket, ['queue', 'shortstr'], ['ifUnused', 'bit'], ['ifEmpty', 'bit'], ['nowait', 'bit']]),
-  QueueDeleteOk: def(0x00320029, 'queue.delete-ok', [['messageCount', 'long']]),
-  QueueUnbind: def(0x00320032, 'queue.unbind', [ticket, ['queue', 'shortstr'], ['exchange', 'shortstr'], ['routingKey', 'shortstr'], ['arguments', 'table']]),
-  QueueUnbindOk: def(0x00320033, 'queue.unbind-ok', []),
+  QueueDeclare: def(MethodId.QueueDeclare, 'queue.declare', [ticket, ['queue', 'shortstr'], ['passive', 'bit'], ['durable', 'bit'], ['exclusive', 'bit'], ['autoDelete', 'bit'], ['nowait', 'bit'], ['arguments', 'table']]),
+  QueueDeclareOk: def(MethodId.QueueDeclareOk, 'queue.declare-ok', [['queue', 'shortstr'], ['messageCount', 'long'], ['consumerCount', 'long']]),
+  QueueBind: def(MethodId.QueueBind, 'queue.bind', [ticket, ['queue', 'shortstr'], ['exchange', 'shortstr'], ['routingKey', 'shortstr'], ['nowait', 'bit'], ['arguments', 'table']]),
+  QueueBindOk: def(MethodId.QueueBindOk, 'queue.bind-ok', []),
+  QueuePurge: def(MethodId.QueuePurge, 'queue.purge', [ticket, ['queue', 'shortstr'], ['nowait', 'bit']]),
+  QueuePurgeOk: def(MethodId.QueuePurgeOk, 'queue.purge-ok', [['messageCount', 'long']]),
+  QueueDelete: def(MethodId.QueueDelete, 'queue.delete', [ticket, ['queue', 'shortstr'], ['ifUnused', 'bit'], ['ifEmpty', 'bit'], ['nowait', 'bit']]),
+  QueueDeleteOk: def(MethodId.QueueDeleteOk, 'queue.delete-ok', [['messageCount', 'long']]),
+  QueueUnbind: def(MethodId.QueueUnbind, 'queue.unbind', [ticket, ['queue', 'shortstr'], ['exchange', 'shortstr'], ['routingKey', 'shortstr'], ['arguments', 'table']]),
+  QueueUnbindOk: def(MethodId.QueueUnbindOk, 'queue.unbind-ok', []),
 
-  BasicQos: def(0x003c000a, 'basic.qos', [['prefetchSize', 'long'], ['prefetchCount', 'short'], ['global', 'bit']]),
-  BasicQosOk: def(0x003c000b, 'basic.qos-ok', []),
-  BasicConsume: def(0x003c0014, 'basic.consume', [ticket, ['queue', 'shortstr'], ['consumerTag', 'shortstr'], ['noLocal', 'bit'], ['noAck', 'bit'], ['exclusive', 'bit'], ['nowait', 'bit'], ['arguments', 'table']]),
-  BasicConsumeOk: def(0x003c0015, 'basic.consume-ok', [['consumerTag', 'shortstr']]),
-  BasicCancel: def(0x003c001e, 'basic.cancel', [['consumerTag', 'shortstr'], ['nowait', 'bit']]),
-  BasicCancelOk: def(0x003c001f, 'basic.cancel-ok', [['consumerTag', 'shortstr']]),
-  BasicPublish: def(0x003c0028, 'basic.publish', [ticket, ['exchange', 'shortstr'], ['routingKey', 'shortstr'], ['mandatory', 'bit'], ['immediate', 'bit']], true),
-  BasicReturn: def(0x003c0032, 'basic.return', [['replyCode', 'short'], ['replyText', 'shortstr'], ['exchange', 'shortstr'], ['routingKey', 'shortstr']], true),
-  BasicDeliver: def(0x003c003c, 'basic.deliver', [['consumerTag', 'shortstr'], ['deliveryTag', 'longlong'], ['redelivered', 'bit'], ['exchange', 'shortstr'], ['routingKey', 'shortstr']], true),
-  BasicGet: def(0x003c0046, 'basic.get', [ticket, ['queue', 'shortstr'], ['noAck', 'bit']]),
-  BasicGetOk: def(0x003c0047, 'basic.get-ok', [['deliveryTag', 'longlong'], ['redelivered', 'bit'], ['exchange', 'shortstr'], ['routingKey', 'shortstr'], ['messageCount', 'long']], true),
-  BasicGetEmpty: def(0x003c0048, 'basic.get-empty', [['_clusterId', 'shortstr']]),
-  BasicAck: def(0x003c0050, 'basic.ack', [['deliveryTag', 'longlong'], ['multiple', 'bit']]),
-  BasicReject: def(0x003c005a, 'basic.reject', [['deliveryTag', 'longlong'], ['requeue', 'bit']]),
-  BasicRecoverAsync: def(0x003c0064, 'basic.recover-async', [['requeue', 'bit']]),
-  BasicRecover: def(0x003c006e, 'basic.recover', [['requeue', 'bit']]),
-  BasicRecoverOk: def(0x003c006f, 'basic.recover-ok', []),
-  BasicNack: def(0x003c0078, 'basic.nack', [['deliveryTag', 'longlong'], ['multiple', 'bit'], ['requeue', 'bit']]),
+  BasicQos: def(MethodId.BasicQos, 'basic.qos', [['prefetchSize', 'long'], ['prefetchCount', 'short'], ['global', 'bit']]),
+  BasicQosOk: def(MethodId.BasicQosOk, 'basic.qos-ok', []),
+  BasicConsume: def(MethodId.BasicConsume, 'basic.consume', [ticket, ['queue', 'shortstr'], ['consumerTag', 'shortstr'], ['noLocal', 'bit'], ['noAck', 'bit'], ['exclusive', 'bit'], ['nowait', 'bit'], ['arguments', 'table']]),
+  BasicConsumeOk: def(MethodId.BasicConsumeOk, 'basic.consume-ok', [['consumerTag', 'shortstr']]),
+  BasicCancel: def(MethodId.BasicCancel, 'basic.cancel', [['consumerTag', 'shortstr'], ['nowait', 'bit']]),
+  BasicCancelOk: def(MethodId.BasicCancelOk, 'basic.cancel-ok', [['consumerTag', 'shortstr']]),
+  BasicPublish: def(MethodId.BasicPublish, 'basic.publish', [ticket, ['exchange', 'shortstr'], ['routingKey', 'shortstr'], ['mandatory', 'bit'], ['immediate', 'bit']], true),
+  BasicReturn: def(MethodId.BasicReturn, 'basic.return', [['replyCode', 'short'], ['replyText', 'shortstr'], ['exchange', 'shortstr'], ['routingKey', 'shortstr']], true),
+  BasicDeliver: def(MethodId.BasicDeliver, 'basic.deliver', [['consumerTag', 'shortstr'], ['deliveryTag', 'longlong'], ['redelivered', 'bit'], ['exchange', 'shortstr'], ['routingKey', 'shortstr']], true),
+  BasicGet: def(MethodId.BasicGet, 'basic.get', [ticket, ['queue', 'shortstr'], ['noAck', 'bit']]),
+  BasicGetOk: def(MethodId.BasicGetOk, 'basic.get-ok', [['deliveryTag', 'longlong'], ['redelivered', 'bit'], ['exchange', 'shortstr'], ['routingKey', 'shortstr'], ['messageCount', 'long']], true),
+  BasicGetEmpty: def(MethodId.BasicGetEmpty, 'basic.get-empty', [['_clusterId', 'shortstr']]),
+  BasicAck: def(MethodId.BasicAck, 'basic.ack', [['deliveryTag', 'longlong'], ['multiple', 'bit']]),
+  BasicReject: def(MethodId.BasicReject, 'basic.reject', [['deliveryTag', 'longlong'], ['requeue', 'bit']]),
+  BasicRecoverAsync: def(MethodId.BasicRecoverAsync, 'basic.recover-async', [['requeue', 'bit']]),
+  BasicRecover: def(MethodId.BasicRecover, 'basic.recover', [['requeue', 'bit']]),
+  BasicRecoverOk: def(MethodId.BasicRecoverOk, 'basic.recover-ok', []),
+  BasicNack: def(MethodId.BasicNack, 'basic.nack', [['deliveryTag', 'longlong'], ['multiple', 'bit'], ['requeue', 'bit']]),
 
-  ConfirmSelect: def(0x0055000a, 'confirm.select', [['nowait', 'bit']]),
-  ConfirmSelectOk: def(0x0055000b, 'confirm.select-ok', []),
+  ConfirmSelect: def(MethodId.ConfirmSelect, 'confirm.select', [['nowait', 'bit']]),
+  ConfirmSelectOk: def(MethodId.ConfirmSelectOk, 'confirm.select-ok', []),
 
-  TxSelect: def(0x005a000a, 'tx.select', []),
-  TxSelectOk: def(0x005a000b, 'tx.select-ok', []),
-  TxCommit: def(0x005a0014, 'tx.commit', []),
-  TxCommitOk: def(0x005a0015, 'tx.commit-ok', []),
-  TxRollback: def(0x005a001e, 'tx.rollback', []),
-  TxRollbackOk: def(0x005a001f, 'tx.rollback-ok', []),
+  TxSelect: def(MethodId.TxSelect, 'tx.select', []),
+  TxSelectOk: def(MethodId.TxSelectOk, 'tx.select-ok', []),
+  TxCommit: def(MethodId.TxCommit, 'tx.commit', []),
+  TxCommitOk: def(MethodId.TxCommitOk, 'tx.commit-ok', []),
+  TxRollback: def(MethodId.TxRollback, 'tx.rollback', []),
+  TxRollbackOk: def(MethodId.TxRollbackOk, 'tx.rollback-ok', []),
 } as const;
 
 type Defs = typeof METHODS;
@@ -124,8 +124,7 @@ export type Method = { [K in MethodName]: MethodOf<K> }[MethodName];
 /** The arguments of one method, without `id`. */
 export type ArgsFor<K extends MethodName> = Simplify<ArgsOf<Defs[K]['fields']>>;
 
-/** Method ids by name: `MethodId.BasicPublish === 0x003c0028`. */
-export const MethodId = Object.fromEntries(Object.entries(METHODS).map(([k, d]) => [k, d.id])) as { readonly [K in MethodName]: Defs[K]['id'] };
+export { MethodId };
 
 // Named types for the methods a server handles (basic.publish -> BasicPublish).
 export type ConnectionStart = MethodOf<'ConnectionStart'>;

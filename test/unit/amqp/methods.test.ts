@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Cursor } from '../../../src/amqp/codec/cursor.js';
-import { allMethods, method, MethodId, readMethod, writeMethod } from '../../../src/amqp/codec/methods.js';
+import { allMethods, method, METHODS, MethodId, readMethod, writeMethod } from '../../../src/amqp/codec/methods.js';
 import type { Method } from '../../../src/amqp/codec/methods.js';
 import { Writer } from '../../../src/amqp/codec/writer.js';
 import { AmqpError } from '../../../src/amqp/errors.js';
@@ -42,6 +42,7 @@ test('ids are class << 16 | method, with RabbitMQ numbering exchange.unbind-ok 5
   assert.is(MethodId.ConfirmSelect, (85 << 16) | 10);
   assert.is(MethodId.ExchangeUnbindOk, (40 << 16) | 51);
   assert.is(MethodId.BasicNack, (60 << 16) | 120);
+  assert.equal(Object.keys(MethodId).sort(), Object.keys(METHODS).sort());
 });
 
 test('every method encodes and decodes with its zero-value arguments', () => {
