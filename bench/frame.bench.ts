@@ -2,7 +2,8 @@
  * `ringmq bench frame`: the AMQP frame reader on the publish path. A stream of
  * basic.publish + content header + 64 B body (the three frames a client sends
  * per message) is fed in 64 KiB chunks, the size a socket read delivers, and
- * every frame is decoded. Reports messages/s, frames/s and MB/s of wire bytes.
+ * every frame is decoded. Reports messages/s, frames/s and MB/s of wire bytes,
+ * and GC events per million messages (style.md §3: measure allocation).
  */
 import { FRAME_MIN_SIZE, PROTOCOL_HEADER } from '../src/amqp/codec/constants.js';
 import { writeContent } from '../src/amqp/codec/frames.js';
@@ -12,6 +13,7 @@ import type { ContentHeader } from '../src/amqp/codec/properties.js';
 import { Writer } from '../src/amqp/codec/writer.js';
 import { FrameReader } from '../src/amqp/frame-reader.js';
 import type { FrameHandler } from '../src/amqp/frame-reader.js';
+import { PerformanceObserver } from 'node:perf_hooks';
 import type { BenchOptions, BenchResult, Suite } from './_util.js';
 import { failIfNot, median, rmePct } from './_util.js';
 
@@ -66,12 +68,19 @@ export const suite: Suite = {
     const budgetMs = opts.quick ? 300 : 2000;
     for (let i = 0; i < 3; i++) runOnce(chunks); // warm up
     const rates: number[] = [];
+    let gcs = 0;
+    const obs = new PerformanceObserver((list) => {
+      gcs += list.getEntries().length;
+    });
+    obs.observe({ entryTypes: ['gc'] });
     const started = Date.now();
     while (Date.now() - started < budgetMs || rates.length < 5) {
       const { ms, counter } = runOnce(chunks);
       failIfNot(counter.methods === MESSAGES && counter.headers === MESSAGES && counter.bodyBytes === MESSAGES * PAYLOAD, 'every frame decoded');
       rates.push(MESSAGES / (ms / 1000));
     }
+    await new Promise((r) => setTimeout(r, 50)); // let the observer deliver
+    obs.disconnect();
     const msgs = median(rates);
     opts.note(`frame: ${rates.length} runs of ${MESSAGES} messages (${bytes} bytes)`);
     return [{
@@ -83,6 +92,7 @@ export const suite: Suite = {
       mb_per_s: (msgs * (bytes / MESSAGES)) / 1e6,
       bytes_per_msg: bytes / MESSAGES,
       rme_pct: rmePct(rates),
+      gc_per_1m_msgs: (gcs / (rates.length * MESSAGES)) * 1e6,
     }];
   },
 };

@@ -35,7 +35,12 @@ const S_HEADER = 1; // collecting a 7-octet frame header into `head`
 const S_PAYLOAD = 2; // collecting payload + frame-end into `frame`
 const S_FAILED = 3;
 
-/** Content state per channel, kept only while a content is in flight. */
+/**
+ * Content state per channel: IDLE, EXPECT_HEADER, or the body bytes still due
+ * (> 0). Entries are overwritten, never deleted, so a channel costs one map
+ * entry for its life and a message adds none.
+ */
+const IDLE = 0;
 const EXPECT_HEADER = -1;
 
 /**
@@ -71,7 +76,7 @@ export class FrameReader {
   private frame: Buffer | null;
   private frameLen: number;
   private error: AmqpError | null;
-  /** channel -> EXPECT_HEADER or body bytes remaining, for channels inside a content. */
+  /** channel -> IDLE, EXPECT_HEADER or body bytes remaining. */
   private readonly content: Map<number, number>;
 
   constructor(handler: FrameHandler, options: FrameReaderOptions = {}) {
@@ -300,7 +305,7 @@ export class FrameReader {
     // §4.2.6: "A peer that receives an incomplete or badly-formatted content MUST
     // raise a connection exception with reply code 505 (unexpected frame). This
     // includes missing content headers, ... missing content body frames".
-    if (this.content.has(channel)) {
+    if ((this.content.get(channel) ?? IDLE) !== IDLE) {
       this.fail(new AmqpError(ReplyCode.UNEXPECTED_FRAME, `method ${classId}.${methodId} on channel ${channel} while its content is incomplete`, classId, methodId, channel));
     }
     cursor.reset(buf, at, at + size, channel);
@@ -316,22 +321,20 @@ export class FrameReader {
     cursor.reset(buf, at, at + size, channel);
     const h = readContentHeader(cursor);
     // "The body size ... Zero indicates that there are no content body frames."
-    if (h.bodySize === 0) this.content.delete(channel);
-    else this.content.set(channel, h.bodySize);
+    this.content.set(channel, h.bodySize === 0 ? IDLE : h.bodySize);
     this.handler.header(channel, h);
   }
 
   private onBodyFrame(buf: Buffer, at: number, size: number, channel: number): void {
-    const remaining = this.content.get(channel);
-    if (remaining === undefined || remaining === EXPECT_HEADER) {
+    const remaining = this.content.get(channel) ?? IDLE;
+    if (remaining === IDLE || remaining === EXPECT_HEADER) {
       this.fail(new AmqpError(ReplyCode.UNEXPECTED_FRAME, `content body on channel ${channel} without a content header before it`, 0, 0, channel));
     }
     if (size > remaining) {
       this.fail(new AmqpError(ReplyCode.UNEXPECTED_FRAME, `content body frame of ${size} bytes on channel ${channel} exceeds the ${remaining} bytes the header left`, 0, 0, channel));
     }
     const left = remaining - size;
-    if (left === 0) this.content.delete(channel);
-    else this.content.set(channel, left);
+    this.content.set(channel, left);
     this.handler.body(channel, buf.subarray(at, at + size), left);
   }
 }
