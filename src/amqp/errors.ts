@@ -1,4 +1,4 @@
-import { isHardError, replyCodeName } from './codec/constants.js';
+import { isHardError, ReplyCode, replyCodeName } from './codec/constants.js';
 
 /**
  * An AMQP protocol error, carrying what the peer is told: the reply code, the
@@ -30,8 +30,10 @@ export class AmqpError extends Error {
 
   /** The reply-text for connection.close / channel.close, as RabbitMQ words it: "FRAME_ERROR - text". Cut to a short string. */
   get replyText(): string {
-    const t = `${replyCodeName(this.replyCode) ?? 'ERROR'} - ${this.message}`;
-    return Buffer.byteLength(t) <= 255 ? t : Buffer.from(t).subarray(0, 255).toString('utf8').replace(/\uFFFD$/, '');
+    let t = `${replyCodeName(this.replyCode) ?? 'ERROR'} - ${this.message}`;
+    // reply-text is a short string: at most 255 octets. Cut whole code points.
+    while (Buffer.byteLength(t) > 255) t = [...t].slice(0, -1).join('');
+    return t;
   }
 }
 
@@ -44,7 +46,7 @@ export class AmqpError extends Error {
 export class AmqpProtocolHeaderError extends AmqpError {
   readonly received: Buffer;
   constructor(received: Buffer) {
-    super(501, `bad protocol header ${JSON.stringify(received.toString('latin1'))} (${received.toString('hex')}); expected "AMQP" 0 0 9 1`);
+    super(ReplyCode.FRAME_ERROR, `bad protocol header ${JSON.stringify(received.toString('latin1'))} (${received.toString('hex')}); expected "AMQP" 0 0 9 1`);
     this.name = 'AmqpProtocolHeaderError';
     this.received = received;
   }
