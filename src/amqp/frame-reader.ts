@@ -171,7 +171,6 @@ export class FrameReader {
             pos += FRAME_HEADER_SIZE;
             const need = this.frameSize + 1;
             if (len - pos >= need) {
-              this.state = S_HEADER;
               this.finishFrame(chunk, pos);
               pos += need;
             } else {

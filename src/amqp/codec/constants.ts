@@ -40,7 +40,7 @@ export const FRAME_OVERHEAD = FRAME_HEADER_SIZE + FRAME_END_SIZE; // 8
  * frame-max counts the whole frame, header and frame-end included.
  */
 export const FRAME_MIN_SIZE = 4096;
-/** The largest frame-max the size field (long-uint) allows: 7 + (2^32 - 1) + 1 would not fit; we cap at 2^32 - 1. */
+/** frame-max is a long-uint in connection.tune, so at most 2^32 - 1. */
 export const FRAME_MAX_LIMIT = 0xffffffff;
 
 // Method payload layout (§4.2.4): class-id (short) | method-id (short) | arguments.

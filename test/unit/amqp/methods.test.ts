@@ -113,4 +113,22 @@ test('encoding refuses arguments out of range', () => {
   assert.throws(() => encode({ id: 0x001e000a } as unknown as Method), (e: Error) => e instanceof TypeError);
 });
 
+test('switch (m.id) narrows a Method to its arguments (checked by tsc)', () => {
+  function describe(m: Method): string {
+    switch (m.id) {
+      case MethodId.BasicPublish:
+        return `publish ${m.exchange}/${m.routingKey} mandatory=${m.mandatory}`;
+      case MethodId.BasicAck:
+        return `ack ${m.deliveryTag} multiple=${m.multiple}`;
+      case MethodId.QueueDeclare:
+        return `declare ${m.queue} durable=${m.durable}`;
+      default:
+        return 'other';
+    }
+  }
+  assert.is(describe(method('BasicPublish', { exchange: 'x', routingKey: 'k', mandatory: true, immediate: false })), 'publish x/k mandatory=true');
+  assert.is(describe(method('BasicAck', { deliveryTag: 3, multiple: false })), 'ack 3 multiple=false');
+  assert.is(describe(method('TxSelect', {})), 'other');
+});
+
 test.run();
