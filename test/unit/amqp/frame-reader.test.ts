@@ -82,6 +82,25 @@ test('shouldYieldTheSameFramesFedOneByteAtATime', () => {
   assert.equal(readAll(chunks).frames, readAll([bytes]).frames);
 });
 
+test('shouldHoldExactlyThePartialFrameWhenSplitAtEveryPosition (buffered state after the first part)', () => {
+  const bytes = stream();
+  // Frame boundaries: after the protocol header, then after each frame.
+  const bounds = [0, 8];
+  for (let p = 8; p < bytes.length;) {
+    p += 8 + bytes.readUInt32BE(p + 3);
+    bounds.push(p);
+  }
+  assert.is(bounds[bounds.length - 1], bytes.length);
+  for (let i = 0; i <= bytes.length; i++) {
+    const c = new FrameCollector();
+    const r = new FrameReader(c);
+    r.push(bytes.subarray(0, i));
+    const last = bounds.filter((b) => b <= i).pop()!;
+    assert.is(r.buffered, i - last, `split at ${i}`);
+    assert.is(c.frames.length, Math.max(0, bounds.filter((b) => b <= i).length - 2), `frames delivered at ${i}`);
+  }
+});
+
 test('a frame inside one chunk is not copied: the body is a view of the chunk', () => {
   const bytes = withHeader(encodeContent(1, publish, {}, Buffer.from('abc'), FRAME_MIN_SIZE));
   let view: Buffer | undefined;
