@@ -34,7 +34,7 @@ test('every method encodes then decodes back to the same value, and re-encodes t
         assert.equal(decoded, m, name);
         assert.ok(bytes.equals(again), name);
       }),
-      { seed: SEED, numRuns: 40 },
+      { seed: SEED, numRuns: 100 },
     );
   }
 });

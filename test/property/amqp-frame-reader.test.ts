@@ -117,7 +117,7 @@ test('shouldYieldTheSameFramesForAnyChunking of a generated valid stream', () =>
       assert.equal(split, whole);
       for (const f of whole.frames) if (f.t === 'method') assert.ok(methodInfo(f.m.id) !== undefined);
     }),
-    { seed: SEED, numRuns: 150 },
+    { seed: SEED, numRuns: 500 },
   );
 });
 
@@ -173,7 +173,7 @@ test('shouldSurviveMutatedStreams: typed errors only, bounded allocation, same o
       if (whole!.error !== null) assert.ok([501, 502, 503, 504, 505, 540].includes(whole!.error.replyCode), String(whole!.error.replyCode));
       assert.equal(read(chunked(bytes, [cut])), whole!);
     }),
-    { seed: SEED, numRuns: 1000 },
+    { seed: SEED, numRuns: 3000 },
   );
 });
 
