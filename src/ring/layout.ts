@@ -7,13 +7,10 @@
  *             [0] kWriteSeqField         byte sequence mod 2^30 (producer writes)
  *             [1] kProducerSleepingField  0 | 1 (producer writes)
  *             [2] kMaxBodyField           largest body in bytes (set once at creation)
- *             [3] kCapacityField          data bytes (set once at creation)
- *             [4] kStagingSizeField       staging bytes (set once at creation)
  * byte 64   consumer line (64 B), Int32 slots 16..31
  *             [16] kReadSeqField          byte sequence mod 2^30 (consumer writes)
  *             [17] kConsumerSleepingField 0 | 1 (consumer writes)
  * byte 128  data: `capacity` bytes, a power of two; records start 8-byte aligned
- * byte 128 + capacity   staging: private to the producer (write-combining; see docs)
  * record    u32 length | u16 type | u16 flags | lead (0..7 B) | body (length B) | pad to 8
  * ```
  *
@@ -27,8 +24,6 @@ export const kWriteSeqField = 0;
 export const kProducerSleepingField = 1;
 /** Written once by createRing before either side exists; read-only afterwards. */
 export const kMaxBodyField = 2;
-export const kCapacityField = 3;
-export const kStagingSizeField = 4;
 /** Consumer cache line: the consumer is the only writer of these slots. */
 export const kReadSeqField = 16;
 export const kConsumerSleepingField = 17;
@@ -64,9 +59,10 @@ export const MIN_CAPACITY = 64;
 /** Default staging: 64 KiB, or the capacity if smaller. */
 export const DEFAULT_STAGING_SIZE = 64 * 1024;
 /**
- * Records with a body up to this size are staged (written to the producer's
- * private staging area, copied into the data region in one block at publish);
- * larger ones are written in place, since their copy is a block already.
+ * Records with a body up to this size are staged by RingProducer#tryWrite
+ * (written to the producer's private, non-shared staging buffer and copied
+ * into the data region in one block at publish); larger ones are written in
+ * place, since their copy is a block already.
  */
 export const STAGE_MAX_BODY = 512;
 /**

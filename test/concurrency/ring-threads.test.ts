@@ -74,8 +74,8 @@ test('property: the consumer thread receives exactly the records sent, in order,
   let laps = 0;
   await fc.assert(
     fc.asyncProperty(scenario, async (s) => {
-      const sab = createRing(s.capacity, { stagingSize: s.stagingSize });
-      const p = new RingProducer(sab);
+      const sab = createRing(s.capacity);
+      const p = new RingProducer(sab, { stagingSize: s.stagingSize });
       const verdict = startJob({ sab, seed: s.seed, sizes: s.sizes, mode: s.consumerMode, pauseEvery: s.pauseEvery, pauseMs: s.pauseMs });
       await produce(p, s.seed, s.sizes, s.batches, s.producerMode);
       const r = await verdict;
