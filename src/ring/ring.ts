@@ -174,7 +174,7 @@ export class RingProducer {
     return true;
   }
 
-  /** Whether `size` more bytes from the claimed position fit in the ring, re-reading the consumer's sequence only if the cached one says no. */
+  /** Whether `need` more bytes from the claimed position fit in the ring, re-reading the consumer's sequence only if the cached one says no. */
   #fits(need: number): boolean {
     if (((this.#claimed - this.#cachedRead) & SEQ_MASK) + need <= this.capacity) return true;
     // Pairs with the consumer's Atomics.store(kReadSeqField) in release():

@@ -222,6 +222,27 @@ for (const stagingSize of [undefined, 0, 64]) {
     assert.is(new DataView(c.bytes.buffer, c.bytes.byteOffset).getUint32(c.offset, true), 0xdeadbeef);
   });
 
+  test('records written in place (tryClaim) and copied (tryWrite, maybe staged) keep their order', () => {
+    const { p, c } = pair(1024);
+    const seen: number[] = [];
+    for (let lap = 0; lap < 50; lap++) {
+      assert.ok(p.tryWrite(1, fill(10, lap)));
+      const at = p.tryClaim(2, 3);
+      assert.ok(at >= 0);
+      p.bytes.set([lap & 0xff, 2, 3], at);
+      assert.ok(p.tryWrite(3, fill(20, lap)));
+      assert.ok(p.tryWrite(4, fill(300, lap)));
+      p.publish();
+      while (c.next()) {
+        seen.push(c.type);
+        if (c.type === 2) assert.equal([...c.bytes.subarray(c.offset, c.offset + 3)], [lap & 0xff, 2, 3]);
+        if (c.type === 3) assert.equal(c.bytes.slice(c.offset, c.offset + c.length), fill(20, lap));
+      }
+      c.release();
+    }
+    assert.equal(seen, Array.from({ length: 50 }, () => [1, 2, 3, 4]).flat());
+  });
+
   test('drain takes all available records in order and releases once', () => {
     const { p, c } = pair(4096);
     for (let i = 0; i < 20; i++) p.tryWrite(i, fill(i, i));
