@@ -360,13 +360,27 @@ export class SegmentedLog {
     this.reclaiming = (async () => {
       try {
         await this.sync();
-        const a = this.active;
-        // A mostly dead active segment is sealed first so that it can be reclaimed too.
-        if (a.records > 0 && a.liveBytes < this.compactBelow * (a.size - SEGMENT_HEADER_SIZE)) {
-          this.roll();
-          await this.sync();
+        let total: ReclaimReport | null = null;
+        // Two rounds: deleting old segments can kill the settles in the active segment, which is then worth sealing too.
+        for (let round = 0; round < 2; round++) {
+          const a = this.active;
+          const activeDead = a.records > 0 && a.liveBytes < this.compactBelow * (a.size - SEGMENT_HEADER_SIZE);
+          if (round > 0 && !activeDead) break;
+          // A mostly dead active segment is sealed first so that it can be reclaimed too.
+          if (activeDead) {
+            this.roll();
+            await this.sync();
+          }
+          const r = reclaim(this, this.segments.slice(0, -1));
+          if (total === null) total = r;
+          else {
+            total.deleted += r.deleted;
+            total.compacted += r.compacted;
+            total.bytesAfter = r.bytesAfter;
+            total.ms += r.ms;
+          }
         }
-        return reclaim(this, this.segments.slice(0, -1));
+        return total!;
       } finally {
         this.reclaiming = null;
       }

@@ -130,7 +130,7 @@ async function run(policy: FsyncPolicy, steps: Step[], damage: Damage): Promise<
 for (const policy of FSYNC_POLICIES) {
   test(`[${policy}] recovery after crash + damage yields exactly the undamaged prefix`, async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(stepArb, { minLength: 1, maxLength: 120 }), damageArb, (steps, damage) => run(policy, steps, damage)),
+      fc.asyncProperty(fc.array(stepArb, { minLength: 1, maxLength: 200, size: 'max' }), damageArb, (steps, damage) => run(policy, steps, damage)),
       { numRuns: Number(process.env.RINGMQ_LOG_RUNS ?? 150), includeErrorInReport: true },
     );
   });
