@@ -95,7 +95,8 @@ class In {
   u16(): number { this.need(2); const v = readU16(this.buf, this.pos); this.pos += 2; return v; }
   u32(): number { this.need(4); const v = readU32(this.buf, this.pos); this.pos += 4; return v; }
   u64(): number { this.need(8); const v = readU64(this.buf, this.pos); this.pos += 8; return v; }
-  bytes(n: number): Uint8Array { this.need(n); const v = this.buf.slice(this.pos, this.pos + n); this.pos += n; return v; }
+  // Always a copy, even when buf is a Buffer (whose slice() is a view).
+  bytes(n: number): Uint8Array { this.need(n); const v = Uint8Array.prototype.slice.call(this.buf, this.pos, this.pos + n); this.pos += n; return v; }
   str(): string { return fromUtf8.decode(this.bytes(this.u16())); }
   blob(): Uint8Array { return this.bytes(this.u32()); }
 }

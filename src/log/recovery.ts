@@ -13,7 +13,7 @@
  * segment (verify-task.ts); the newest is scanned here meanwhile. Results are
  * applied in sequence order on this thread.
  */
-import { closeSync, fdatasyncSync, ftruncateSync, openSync, readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
+import { closeSync, fdatasyncSync, ftruncateSync, openSync, readdirSync, statSync, unlinkSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { Piscina } from 'piscina';
@@ -22,7 +22,7 @@ import { LogError } from './errors.js';
 import { COMPACT_SUFFIX, SEGMENT_HEADER_SIZE, SEGMENT_NAME_RE } from './format.js';
 import { LiveIndex } from './live-index.js';
 import { RecordType } from './records.js';
-import { E_EXTRA, E_LENGTH, E_MESSAGE, E_OFFSET, E_QUEUE, E_TYPE, ENTRY_FIELDS, scanSegment, type ScanResult } from './scan.js';
+import { E_EXTRA, E_LENGTH, E_MESSAGE, E_OFFSET, E_QUEUE, E_TYPE, ENTRY_FIELDS, scanFile, type ScanResult } from './scan.js';
 import { Segment } from './segment.js';
 import type { VerifyTask } from './verify-task.js';
 
@@ -93,17 +93,15 @@ export async function recover(dir: string, opts: RecoveryOptions): Promise<Recov
     });
     report.parallel = true;
     scans = sealed.map((s) => pool!.run({ path: s.path, baseSeq: s.baseSeq } satisfies VerifyTask) as Promise<ScanResult>);
+    // If an early segment is corrupt we stop awaiting and destroy the pool, which rejects the rest: not an unhandled rejection.
+    for (const p of scans) p.catch(() => {});
   } else {
-    scans = sealed.map((s) => {
-      const buf = readFileSync(s.path);
-      return Promise.resolve(scanSegment(buf, buf.length, s.baseSeq));
-    });
+    scans = sealed.map((s) => Promise.resolve(scanFile(s.path, s.baseSeq)));
   }
   // Scan the newest segment on this thread while the pool works.
   let newestScan: ScanResult | null = null;
   if (newest) {
-    const buf = readFileSync(newest.path);
-    newestScan = scanSegment(buf, buf.length, newest.baseSeq);
+    newestScan = scanFile(newest.path, newest.baseSeq);
   }
 
   let prevLast = 0;

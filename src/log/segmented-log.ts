@@ -18,7 +18,7 @@ import { LogError } from './errors.js';
 import {
   BASE_SEQ_OFFSET, BODY_OFFSET, CRC_OFFSET, CRC_START, DEFAULT_SEGMENT_BYTES, FLAGS_OFFSET, FORMAT_VERSION, HEADER_CRC_OFFSET,
   HEADER_FLAGS_OFFSET, LENGTH_OFFSET, MAGIC, MAGIC_OFFSET, MAX_BODY_SIZE, MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES, RECORD_HEADER_SIZE,
-  SEGMENT_HEADER_SIZE, SEQ_OFFSET, TYPE_OFFSET, VERSION_OFFSET, readU32, writeU16, writeU32, writeU64,
+  SEGMENT_HEADER_SIZE, SEQ_OFFSET, TYPE_OFFSET, VERSION_OFFSET, readU16, readU32, readU64, writeU16, writeU32, writeU64,
 } from './format.js';
 import { Durability, FSYNC_POLICIES, type FsyncPolicy } from './fsync.js';
 import { LiveIndex, type MessageEntry } from './live-index.js';
@@ -338,9 +338,16 @@ export class SegmentedLog {
     if (got !== entry.length || readU32(rec, CRC_OFFSET) !== crc32(rec, CRC_START, entry.length)) {
       throw new LogError('ERR_LOG_CORRUPT', `${seg.path}: message ${entry.queueId}/${entry.messageId} at byte ${entry.offset} fails its checksum`);
     }
-    const r = decodeRecordBody(RecordType.MessageEnqueued, rec.subarray(BODY_OFFSET));
-    if (r.type !== RecordType.MessageEnqueued) throw new LogError('ERR_LOG_BAD_RECORD', 'not an enqueue record');
-    return { queueId: r.queueId, messageId: r.messageId, properties: Buffer.from(r.properties.buffer, r.properties.byteOffset, r.properties.length), body: Buffer.from(r.body.buffer, r.body.byteOffset, r.body.length) };
+    const b = BODY_OFFSET;
+    const propsLen = readU32(rec, b + PROPERTIES_LENGTH_OFFSET);
+    if (readU16(rec, TYPE_OFFSET) !== RecordType.MessageEnqueued || b + PROPERTIES_OFFSET + propsLen > entry.length) {
+      throw new LogError('ERR_LOG_BAD_RECORD', `${seg.path}: byte ${entry.offset} is not an enqueue record`);
+    }
+    // Views into the one buffer read above: no second copy of the body.
+    return {
+      queueId: readU32(rec, b + QUEUE_ID_OFFSET), messageId: readU64(rec, b + MESSAGE_ID_OFFSET),
+      properties: rec.subarray(b + PROPERTIES_OFFSET, b + PROPERTIES_OFFSET + propsLen), body: rec.subarray(b + PROPERTIES_OFFSET + propsLen),
+    };
   }
 
   /** Unsettled messages of a queue, in publish order (a live view; do not mutate). */

@@ -3,8 +3,7 @@
  * one task per segment, so recovery verifies sealed segments in parallel.
  * Started by recovery.ts via `new URL('./verify-task.js', import.meta.url)`.
  */
-import { readFileSync } from 'node:fs';
-import { scanSegment, type ScanResult } from './scan.js';
+import { scanFile, type ScanResult } from './scan.js';
 
 export interface VerifyTask {
   path: string;
@@ -12,6 +11,5 @@ export interface VerifyTask {
 }
 
 export default function verifySegment(task: VerifyTask): ScanResult {
-  const buf = readFileSync(task.path);
-  return scanSegment(buf, buf.length, task.baseSeq);
+  return scanFile(task.path, task.baseSeq);
 }
