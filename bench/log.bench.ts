@@ -86,7 +86,7 @@ async function appendAlways(dir: string, payload: number, appenders: number, ms:
       const t = performance.now();
       const seq = log.appendEnqueue(1, nextId++, EMPTY, body);
       await log.durable(seq);
-      if (log.stats.durableSeq < seq) early++;
+      if (log.durableSequence < seq) early++;
       lat.push((performance.now() - t) * 1000);
       if (performance.now() - t0 >= ms) stop = true;
     }

@@ -417,6 +417,11 @@ export class SegmentedLog {
     return this.lastSeq;
   }
 
+  /** Last sequence covered by a completed fdatasync (no allocation, unlike `stats`). */
+  get durableSequence(): number {
+    return this.durability.durableSeq;
+  }
+
   // ---- shutdown ------------------------------------------------------------
 
   /** Writes and fdatasyncs everything, then closes every descriptor. */
