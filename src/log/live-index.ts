@@ -1,9 +1,10 @@
 /**
  * The log's in-memory state, rebuilt by recovery and kept current by every
- * append: per queue the unsettled messages (a small position each, never the
- * body), their delivery counts, the topology, and per segment how many bytes
- * are still live. Appends and recovery go through the same `on*` methods, so
- * the state after recovery is the state before the crash (minus the torn tail).
+ * append: per queue the unsettled messages (queue-index.ts: a small position
+ * each, never the body), their delivery counts, the topology, and per segment
+ * how many bytes are still live. Appends and recovery go through the same
+ * `on*` methods, so the state after recovery is the state before the crash
+ * (minus the torn tail).
  *
  * Liveness (what reclamation may drop; docs/log-format.md, "Reclamation"):
  * - an enqueue is live while its message is unsettled;
@@ -14,92 +15,89 @@
  *   dead at once, since both leave together;
  * - topology records (and types this version does not know) are always live.
  */
-import { decodeRecordBody, RecordType, type ExchangeKindValue, type TopologyRecord } from './records.js';
+import { RECORD_HEADER_SIZE } from './format.js';
+import { QueueIndex, NONE } from './queue-index.js';
+import { decodeRecordBody, DELIVERY_COUNT_SIZE, RecordType, type ExchangeKindValue, type TopologyRecord } from './records.js';
 import { PendingSettle, type Segment } from './segment.js';
 
-/** Where an unsettled message lives. Mutable: compaction moves it (same object, new offset). */
-export class MessageEntry {
-  readonly queueId: number;
-  readonly messageId: number;
-  segment: Segment;
-  offset: number;
-  /** Total record size, header included. */
-  length: number;
-  deliveryCount = 0;
-  countSegment: Segment | null = null;
-  countOffset = 0;
-  countLength = 0;
-  constructor(queueId: number, messageId: number, segment: Segment, offset: number, length: number) {
-    this.queueId = queueId;
-    this.messageId = messageId;
-    this.segment = segment;
-    this.offset = offset;
-    this.length = length;
-  }
-}
+/** Every DeliveryCount record has this size. */
+const COUNT_RECORD_SIZE = RECORD_HEADER_SIZE + DELIVERY_COUNT_SIZE;
 
 export interface QueueInfo { name: string; arguments: Uint8Array }
 export interface ExchangeInfo { kind: ExchangeKindValue; arguments: Uint8Array }
 export interface BindingInfo { exchange: string; queueId: number; routingKey: string; arguments: Uint8Array }
 
 export class LiveIndex {
-  /** queue id → message id → entry, in log (publish) order. */
-  readonly queues = new Map<number, Map<number, MessageEntry>>();
+  /** queue id → its unsettled messages in log (publish) order. */
+  readonly queues = new Map<number, QueueIndex>();
   readonly declaredQueues = new Map<number, QueueInfo>();
   readonly exchanges = new Map<string, ExchangeInfo>();
   /** Key: exchange \0 queue id \0 routing key. */
   readonly bindings = new Map<string, BindingInfo>();
   liveMessages = 0;
+  private readonly segments = new Map<number, Segment>();
+  private readonly segmentById = (id: number): Segment | undefined => this.segments.get(id);
+  /** One-entry cache of the last queue touched (appends come in runs per queue). */
+  private lastQueue: QueueIndex | null = null;
 
-  queue(queueId: number): Map<number, MessageEntry> {
+  addSegment(seg: Segment): void {
+    this.segments.set(seg.id, seg);
+  }
+
+  removeSegment(seg: Segment): void {
+    this.segments.delete(seg.id);
+  }
+
+  segment(id: number): Segment {
+    return this.segments.get(id)!;
+  }
+
+  queue(queueId: number): QueueIndex {
+    const last = this.lastQueue;
+    if (last !== null && last.queueId === queueId) return last;
     let q = this.queues.get(queueId);
     if (q === undefined) {
-      q = new Map();
+      q = new QueueIndex(queueId, this.segmentById);
       this.queues.set(queueId, q);
     }
+    this.lastQueue = q;
     return q;
   }
 
-  find(queueId: number, messageId: number): MessageEntry | undefined {
-    return this.queues.get(queueId)?.get(messageId);
-  }
-
-  /** Allocates the entry (the one unavoidable allocation per enqueued message). */
-  onEnqueue(seg: Segment, offset: number, length: number, queueId: number, messageId: number): MessageEntry {
+  /** No allocation (the queue's arrays grow by doubling). */
+  onEnqueue(seg: Segment, offset: number, length: number, queueId: number, messageId: number): void {
     const q = this.queue(queueId);
-    const old = q.get(messageId);
+    const old = q.slotOf(messageId);
     // A duplicate id replaces the earlier message (the engine never reuses ids; this keeps the accounting exact if it does).
-    if (old !== undefined) this.drop(old, null, 0, 0), q.delete(messageId);
-    const entry = new MessageEntry(queueId, messageId, seg, offset, length);
-    q.set(messageId, entry);
+    if (old >= 0) this.drop(q, old, null, 0, 0);
+    q.add(messageId, seg.id, offset, length);
     seg.liveBytes += length;
     this.liveMessages++;
-    return entry;
   }
 
   /** Returns false when no such message is live (then the settle record is dead at once). */
   onSettle(seg: Segment, offset: number, length: number, queueId: number, messageId: number): boolean {
     const q = this.queues.get(queueId);
-    const entry = q?.get(messageId);
-    if (entry === undefined) return false;
-    q!.delete(messageId);
-    this.drop(entry, seg, offset, length);
+    const slot = q === undefined ? -1 : q.slotOf(messageId);
+    if (slot < 0) return false;
+    this.drop(q!, slot, seg, offset, length);
     return true;
   }
 
   onDeliveryCount(seg: Segment, offset: number, length: number, queueId: number, messageId: number, count: number): boolean {
-    const entry = this.find(queueId, messageId);
-    if (entry === undefined) return false;
-    if (entry.countSegment !== null) entry.countSegment.liveBytes -= entry.countLength;
-    entry.deliveryCount = count;
-    entry.countSegment = seg;
-    entry.countOffset = offset;
-    entry.countLength = length;
+    const q = this.queues.get(queueId);
+    const slot = q === undefined ? -1 : q.slotOf(messageId);
+    if (slot < 0) return false;
+    const prev = q!.countSegs[slot]!;
+    if (prev !== NONE) this.segment(prev).liveBytes -= COUNT_RECORD_SIZE;
+    q!.counts[slot] = count;
+    q!.countSegs[slot] = seg.id;
+    q!.countOffs[slot] = offset;
     seg.liveBytes += length;
     return true;
   }
 
-  /** Topology and unknown types. `body` null for an unknown type (kept, never interpreted). */
+  /** Topology and unknown types (`record` null: kept, never interpreted). */
   onOther(seg: Segment, length: number, record: TopologyRecord | null): void {
     seg.liveBytes += length;
     if (record === null) return;
@@ -111,8 +109,9 @@ export class LiveIndex {
         this.declaredQueues.delete(record.queueId);
         // The delete record is permanent (topology is always live), so it settles every message of the queue for good.
         const q = this.queues.get(record.queueId);
-        if (q !== undefined) for (const entry of q.values()) this.drop(entry, null, 0, 0);
+        if (q !== undefined) for (let s = q.head; s < q.tail; s++) if (q.segs[s] !== 0xffffffff) this.drop(q, s, null, 0, 0);
         this.queues.delete(record.queueId);
+        if (this.lastQueue === q) this.lastQueue = null;
         for (const [k, b] of this.bindings) if (b.queueId === record.queueId) this.bindings.delete(k);
         break;
       }
@@ -144,16 +143,16 @@ export class LiveIndex {
    * a settle record in a later segment stays live until the enqueue's segment
    * drops it (PendingSettle). settleSeg null: settled by a permanent record.
    */
-  private drop(entry: MessageEntry, settleSeg: Segment | null, settleOffset: number, settleLength: number): void {
-    entry.segment.liveBytes -= entry.length;
-    if (entry.countSegment !== null) {
-      entry.countSegment.liveBytes -= entry.countLength;
-      entry.countSegment = null;
-    }
-    if (settleSeg !== null && settleSeg !== entry.segment) {
+  private drop(q: QueueIndex, slot: number, settleSeg: Segment | null, settleOffset: number, settleLength: number): void {
+    const enqSeg = this.segment(q.segs[slot]!);
+    enqSeg.liveBytes -= q.lens[slot]!;
+    const countSeg = q.countSegs[slot]!;
+    if (countSeg !== NONE) this.segment(countSeg).liveBytes -= COUNT_RECORD_SIZE;
+    if (settleSeg !== null && settleSeg !== enqSeg) {
       settleSeg.liveBytes += settleLength;
-      entry.segment.settledElsewhere.push(new PendingSettle(settleSeg, settleOffset, settleLength));
+      enqSeg.settledElsewhere.push(new PendingSettle(settleSeg, settleOffset, settleLength));
     }
+    q.remove(slot);
     this.liveMessages--;
   }
 

@@ -20,7 +20,7 @@ import { crc32 } from './crc32.js';
 import { fsyncDir } from './dir-sync.js';
 import { LogError } from './errors.js';
 import { BASE_SEQ_OFFSET, COMPACT_SUFFIX, FORMAT_VERSION, HEADER_CRC_OFFSET, HEADER_FLAG_COMPACTED, HEADER_FLAGS_OFFSET, MAGIC, MAGIC_OFFSET, SEGMENT_HEADER_SIZE, SEGMENT_SUFFIX, VERSION_OFFSET, writeU16, writeU32, writeU64 } from './format.js';
-import type { LiveIndex, MessageEntry } from './live-index.js';
+import type { LiveIndex } from './live-index.js';
 import { RecordType } from './records.js';
 import { E_LENGTH, E_MESSAGE, E_OFFSET, E_QUEUE, E_TYPE, ENTRY_FIELDS, scanSegment } from './scan.js';
 import type { PendingSettle, Segment } from './segment.js';
@@ -69,6 +69,7 @@ export function reclaim(log: ReclaimHost, sealed: Segment[]): ReclaimReport {
       // Only now are the deleted enqueues gone for good, so the settles pointing at them may go too.
       for (const seg of dead) {
         log.index.releaseSettles(seg);
+        log.index.removeSegment(seg);
         log.forgetSegment(seg);
       }
       report.deleted += dead.length;
@@ -118,12 +119,14 @@ function compact(log: ReclaimHost, seg: Segment): void {
     const type = e[k + E_TYPE]!;
     let move: (() => void) | null = null;
     const at = pos;
-    if (type === RecordType.MessageEnqueued) {
-      const m: MessageEntry | undefined = log.index.find(e[k + E_QUEUE]!, e[k + E_MESSAGE]!);
-      if (m !== undefined && m.segment === seg && m.offset === off) move = () => { m.offset = at; };
-    } else if (type === RecordType.DeliveryCount) {
-      const m = log.index.find(e[k + E_QUEUE]!, e[k + E_MESSAGE]!);
-      if (m !== undefined && m.countSegment === seg && m.countOffset === off) move = () => { m.countOffset = at; };
+    if (type === RecordType.MessageEnqueued || type === RecordType.DeliveryCount) {
+      const q = log.index.queues.get(e[k + E_QUEUE]!);
+      const slot = q === undefined ? -1 : q.slotOf(e[k + E_MESSAGE]!);
+      if (slot >= 0) {
+        // Only this exact record is live: the message's current enqueue (or latest count) must be at this offset of this file.
+        if (type === RecordType.MessageEnqueued && q!.segs[slot] === seg.id && q!.offs[slot] === off) move = () => { q!.offs[slot] = at; };
+        if (type === RecordType.DeliveryCount && q!.countSegs[slot] === seg.id && q!.countOffs[slot] === off) move = () => { q!.countOffs[slot] = at; };
+      }
     } else if (type === RecordType.MessageSettled) {
       const p = pending.get(off);
       if (p !== undefined) move = () => { p.offset = at; };

@@ -78,6 +78,7 @@ export async function recover(dir: string, opts: RecoveryOptions): Promise<Recov
   const bases = names.map((n) => SEGMENT_NAME_RE.exec(n)).filter((m): m is RegExpExecArray => m !== null).map((m) => Number(m[1])).sort((a, b) => a - b);
   const segments = bases.map((b) => new Segment(dir, b, statSync(join(dir, `${String(b).padStart(20, '0')}.seg`)).size));
   const index = new LiveIndex();
+  for (const s of segments) index.addSegment(s);
 
   const sealed = segments.slice(0, -1);
   const newest = segments.at(-1);

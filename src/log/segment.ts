@@ -24,7 +24,11 @@ export class PendingSettle {
   }
 }
 
+/** Process-wide segment ids: the index stores a u32 id per message instead of a reference. */
+let nextSegmentId = 0;
+
 export class Segment {
+  readonly id = nextSegmentId++;
   readonly baseSeq: number;
   readonly path: string;
   /** File size in bytes, header included (for the active segment: including bytes still in the write buffer). */

@@ -21,7 +21,8 @@ import {
   SEGMENT_HEADER_SIZE, SEQ_OFFSET, TYPE_OFFSET, VERSION_OFFSET, readU16, readU32, readU64, writeU16, writeU32, writeU64,
 } from './format.js';
 import { Durability, FSYNC_POLICIES, type FsyncPolicy } from './fsync.js';
-import { LiveIndex, type MessageEntry } from './live-index.js';
+import type { LiveIndex } from './live-index.js';
+import type { QueueView } from './queue-index.js';
 import { reclaim, type ReclaimHooks, type ReclaimReport } from './reclaim.js';
 import {
   DELIVERY_COUNT_SIZE, ENQUEUED_FIXED_SIZE, PROPERTIES_LENGTH_OFFSET, PROPERTIES_OFFSET, RecordType, SETTLED_SIZE,
@@ -307,6 +308,7 @@ export class SegmentedLog {
     writeU32(buf, HEADER_CRC_OFFSET, crc32(buf, 0, HEADER_CRC_OFFSET));
     this.bufLen = SEGMENT_HEADER_SIZE;
     this.segments.push(seg);
+    this.index.addSegment(seg);
     this.active = seg;
     this.durability?.schedule();
   }
@@ -323,9 +325,13 @@ export class SegmentedLog {
    * checksum. Synchronous on purpose: compaction moves positions between
    * turns, never during a read. Allocates the returned buffers.
    */
-  readMessage(entry: MessageEntry): StoredMessage {
+  readMessage(ref: { queueId: number; messageId: number }): StoredMessage {
     if (this.closed) throw new LogError('ERR_LOG_CLOSED', 'log is closed');
-    const seg = entry.segment;
+    const q = this.index.queues.get(ref.queueId);
+    const slot = q === undefined ? -1 : q.slotOf(ref.messageId);
+    if (slot < 0) throw new LogError('ERR_LOG_BAD_RECORD', `message ${ref.queueId}/${ref.messageId} is not in the log (settled or never appended)`);
+    const seg = this.index.segment(q!.segs[slot]!);
+    const entry = { offset: q!.offs[slot]!, length: q!.lens[slot]!, queueId: ref.queueId, messageId: ref.messageId };
     if (seg === this.active && entry.offset + entry.length > seg.size - this.bufLen) this.flushOrFail();
     const rec = Buffer.allocUnsafe(entry.length);
     const fd = seg.openForRead();
@@ -350,8 +356,8 @@ export class SegmentedLog {
     };
   }
 
-  /** Unsettled messages of a queue, in publish order (a live view; do not mutate). */
-  queue(queueId: number): ReadonlyMap<number, MessageEntry> | undefined {
+  /** Unsettled messages of a queue, in publish order (a live view; entries are snapshots made on demand). */
+  queue(queueId: number): QueueView | undefined {
     return this.index.queues.get(queueId);
   }
 
