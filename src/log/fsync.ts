@@ -121,6 +121,19 @@ export class Durability {
     return this.nextSyncRound.promise;
   }
 
+  /**
+   * Starts an fdatasync now, without waiters, if none is in flight: the log
+   * calls this every few MiB written under `interval`/`never`, so the kernel
+   * writes back while the thread keeps appending, and sealing a segment (a
+   * synchronous fdatasync) finds little left to write. The caller has just
+   * flushed, so writtenSeq is current.
+   */
+  backgroundSync(): void {
+    if (this.syncing || this.failure) return;
+    if (this.nextSyncRound === null) this.nextSyncRound = new Round();
+    this.startSync();
+  }
+
   /** A segment was sealed with a synchronous fdatasync: everything up to seq is durable. */
   markDurable(seq: number): void {
     if (seq > this.durableSeq) this.durableSeq = seq;

@@ -48,6 +48,12 @@ export interface QueueView extends Iterable<[number, MessageEntry]> {
   values(): IterableIterator<MessageEntry>;
 }
 
+function growU32(a: Uint32Array, n: number): Uint32Array {
+  const b = new Uint32Array(n);
+  b.set(a);
+  return b;
+}
+
 export class QueueIndex implements QueueView {
   readonly queueId: number;
   ids: Float64Array;
@@ -171,18 +177,16 @@ export class QueueIndex implements QueueView {
       }
       if (this.tail < cap) return;
     }
-    const grow = <T extends Float64Array | Uint32Array>(a: T): T => {
-      const b = new (a.constructor as new (n: number) => T)(cap * 2);
-      b.set(a);
-      return b;
-    };
-    this.ids = grow(this.ids);
-    this.segs = grow(this.segs);
-    this.offs = grow(this.offs);
-    this.lens = grow(this.lens);
-    this.counts = grow(this.counts);
-    this.countSegs = grow(this.countSegs);
-    this.countOffs = grow(this.countOffs);
+    const n = cap * 2;
+    const ids = new Float64Array(n);
+    ids.set(this.ids);
+    this.ids = ids;
+    this.segs = growU32(this.segs, n);
+    this.offs = growU32(this.offs, n);
+    this.lens = growU32(this.lens, n);
+    this.counts = growU32(this.counts, n);
+    this.countSegs = growU32(this.countSegs, n);
+    this.countOffs = growU32(this.countOffs, n);
   }
 
   private snapshot(slot: number): MessageEntry {

@@ -66,6 +66,13 @@ export interface StoredMessage {
 }
 
 const PAGE = 4096;
+/**
+ * Under interval/never, an fdatasync without waiters starts (on the libuv
+ * pool) every this many bytes written, so that writeback overlaps appending:
+ * profiled, the synchronous fdatasync that seals a 64 MiB segment took 28% of
+ * append-never at 1 KiB when the kernel was left to write back on its own.
+ */
+const BACKGROUND_SYNC_BYTES = 8 * 1024 * 1024;
 const roundUpToPage = (n: number): number => Math.ceil(n / PAGE) * PAGE;
 
 export class SegmentedLog {
@@ -91,6 +98,8 @@ export class SegmentedLog {
   private appends = 0;
   private writeSyscalls = 0;
   private bytesWritten = 0;
+  /** bytesWritten when the last background fdatasync started (interval/never). */
+  private nudgedAt = 0;
   private reclaiming: Promise<ReclaimReport> | null = null;
 
   private constructor(dir: string, opts: LogOptions, rec: Awaited<ReturnType<typeof recover>>) {
@@ -275,6 +284,10 @@ export class SegmentedLog {
       this.durability.writtenSeq = this.flush();
     } catch (err) {
       throw this.durability.fail(err);
+    }
+    if (this.policy !== 'always' && this.bytesWritten - this.nudgedAt >= BACKGROUND_SYNC_BYTES) {
+      this.nudgedAt = this.bytesWritten;
+      this.durability.backgroundSync();
     }
   }
 
