@@ -8,6 +8,10 @@ import { Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import * as api from '../../src/index.js';
 import { createRing, RingProducer } from '../../src/ring/ring.js';
+import { SegmentedLog } from '../../src/log/index.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fillRecord, typeOf, type VerifyResult } from './ring-pattern.js';
 
 const mode = process.argv[2];
@@ -38,10 +42,34 @@ async function piscinaPool(niceIncrement: number): Promise<void> {
   if (results.join(',') !== '2,4,6,8') throw new Error(`piscina results ${results}`);
 }
 
+/** The log: appends under fsync=always (group commit, fdatasync), several segments, reopen with sealed segments verified on piscina. */
+async function logRoundTrip(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'ringmq-native-free-'));
+  try {
+    const opts = { fsync: 'always' as const, segmentBytes: 64 * 1024, recovery: { parallelVerifyMinBytes: 0 } };
+    const log = await SegmentedLog.open(dir, opts);
+    const body = new Uint8Array(1000).fill(7);
+    let last = 0;
+    for (let i = 1; i <= 300; i++) last = log.appendEnqueue(1, i, new Uint8Array(0), body);
+    await log.durable(last);
+    await log.close();
+    const again = await SegmentedLog.open(dir, opts);
+    const q = again.queue(1);
+    const n = q ? q.size : -1;
+    const parallel = again.recovery.parallel;
+    await again.close();
+    if (n !== 300) throw new Error(`log reopened with ${n} of 300 messages`);
+    if (!parallel) throw new Error('recovery did not verify sealed segments on the piscina pool');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 if (mode === 'engine') {
   if (typeof api.RingProducer !== 'function') throw new Error('public API missing');
   await ringAcrossThreads();
   await piscinaPool(0);
+  await logRoundTrip();
   console.log('ENGINE-OK');
 } else if (mode === 'control-dlopen') {
   // A native load in a worker thread: the hook must see it there too.

@@ -22,7 +22,7 @@ function run(mode: string) {
   return { status: r.status, stdout: r.stdout, stderr: r.stderr, attempts };
 }
 
-test('the engine (API, ring across threads, piscina pool) runs with native loading disabled and never attempts it', () => {
+test('the engine (API, ring across threads, piscina pool, log append + fsync + recovery on piscina) runs with native loading disabled and never attempts it', () => {
   const r = run('engine');
   assert.is(r.status, 0, r.stderr);
   assert.match(r.stdout, /ENGINE-OK/);
