@@ -1,0 +1,181 @@
+/**
+ * The I/O thread's side of one shard: starts the worker (plain
+ * worker_threads, design.md: piscina has no worker affinity and a task costs
+ * 17-60 µs, so the shard loop is not a piscina task), owns the two rings,
+ * drains the shard's outbound ring on the event loop (Atomics.waitAsync when
+ * it is empty) and answers control requests by id.
+ *
+ * A worker that dies without being asked to stop fails the host: pending
+ * requests reject with ERR_SHARD_FAILED and the broker reports it. The
+ * shard's durable messages are safe in its log and come back on reopen.
+ */
+import { Worker } from 'node:worker_threads';
+import { createRing } from '../ring/ring.js';
+import { BrokerError, brokerErrorFrom } from '../errors.js';
+import { Inbox, Outbox, type Handler } from './channel.js';
+import { EV_CTRL_REPLY, OP_CTRL, readU32, writeU32 } from './ops.js';
+import type { ShardInit } from './shard-types.js';
+
+const utf8 = new TextEncoder();
+const fromUtf8 = new TextDecoder();
+
+export interface ShardHostOptions extends Omit<ShardInit, 'toShard' | 'fromShard'> {
+  ringBytes: number;
+  ringMaxBody: number;
+}
+
+export class ShardHost {
+  readonly index: number;
+  readonly out: Outbox;
+  readonly inbox: Inbox;
+  readonly worker: Worker;
+  failure: BrokerError | null = null;
+  recovery: unknown = null;
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private nextReq = 1;
+  private stopped = false;
+  private readonly ready: Promise<void>;
+  private readonly exited: Promise<void>;
+  /** Set by the broker: handles every record but control replies. */
+  onRecord: Handler = () => {};
+  /** Called after each drained batch (the broker flushes its outboxes there). */
+  onBatch: () => void = () => {};
+  onFailure: (e: BrokerError) => void = () => {};
+  scheduled = false;
+
+  constructor(opts: ShardHostOptions) {
+    this.index = opts.index;
+    const toShard = createRing(opts.ringBytes, { maxBody: opts.ringMaxBody });
+    const fromShard = createRing(opts.ringBytes, { maxBody: opts.ringMaxBody });
+    this.out = new Outbox(toShard);
+    this.inbox = new Inbox(fromShard);
+    const init: ShardInit = {
+      index: opts.index, dir: opts.dir, fsync: opts.fsync, intervalMs: opts.intervalMs, segmentBytes: opts.segmentBytes,
+      toShard, fromShard, queues: opts.queues, memoryBudget: opts.memoryBudget,
+    };
+    if (opts.clock) init.clock = opts.clock;
+    this.worker = new Worker(new URL('./shard-worker.js', import.meta.url), { workerData: init, name: `ringmq-shard-${opts.index}` });
+    this.ready = new Promise<void>((resolve, reject) => {
+      this.worker.on('message', (m: { type: string; recovery?: unknown; message?: string }) => {
+        if (m.type === 'ready') {
+          this.recovery = m.recovery;
+          resolve();
+        } else if (m.type === 'fatal') {
+          const e = new BrokerError('ERR_SHARD_FAILED', `shard ${this.index} failed: ${m.message}`);
+          reject(e);
+          this.fail(e);
+        }
+      });
+      this.worker.on('error', (err) => {
+        const e = new BrokerError('ERR_SHARD_FAILED', `shard ${this.index} failed: ${err.message}`, { cause: err });
+        reject(e);
+        this.fail(e);
+      });
+    });
+    this.exited = new Promise<void>((resolve) => {
+      this.worker.on('exit', (code) => {
+        if (!this.stopped) this.fail(new BrokerError('ERR_SHARD_FAILED', `shard ${this.index} exited (code ${code}) without being asked to`));
+        resolve();
+      });
+    });
+  }
+
+  /** Resolves when the worker has recovered its log. */
+  async start(): Promise<void> {
+    await this.ready;
+  }
+
+  /** Starts draining the shard's outbound ring; call once the handlers are set. */
+  startReading(): void {
+    void this.readLoop();
+  }
+
+  private async readLoop(): Promise<void> {
+    const handle: Handler = (type, b, o, len) => {
+      if (type === EV_CTRL_REPLY) this.onReply(b, o, len);
+      else this.onRecord(type, b, o, len);
+    };
+    const inbox = this.inbox;
+    // Runs until the shard's CLOSE record (after its clean close) or a failure.
+    for (;;) {
+      const n = inbox.drain(handle);
+      if (n > 0) this.onBatch();
+      if (inbox.ring.closed || this.failure) return;
+      if (n > 0) await new Promise<void>((r) => setImmediate(r));
+      else await inbox.ring.wait(250);
+    }
+  }
+
+  private onReply(b: Uint8Array, o: number, len: number): void {
+    const reqId = readU32(b, o);
+    const ok = readU32(b, o + 4) === 1;
+    const value = JSON.parse(fromUtf8.decode(b.subarray(o + 8, o + len))) as unknown;
+    this.settleRequest(reqId, ok, value);
+  }
+
+  /** Resolves (or rejects) request reqId; for replies that arrive as other records (EV_GOT). */
+  settleRequest(reqId: number, ok: boolean, value: unknown): void {
+    const p = this.pending.get(reqId);
+    if (p === undefined) return;
+    this.pending.delete(reqId);
+    if (ok) p.resolve(value);
+    else p.reject(brokerErrorFrom(value as { code: string; message: string }));
+  }
+
+  /** Sends a control request; resolves with the shard's answer. */
+  request<T = unknown>(req: { op: string; [k: string]: unknown }): Promise<T> {
+    return this.send<T>(req).promise;
+  }
+
+  /** As request(), also giving the request id (answers that come as other records carry it). */
+  send<T = unknown>(req: { op: string; [k: string]: unknown }): { id: number; promise: Promise<T> } {
+    const reqId = this.nextReq++;
+    return { id: reqId, promise: this.sendAs<T>(reqId, req) };
+  }
+
+  private sendAs<T>(reqId: number, req: { op: string; [k: string]: unknown }): Promise<T> {
+    if (this.failure) return Promise.reject(this.failure);
+    const json = utf8.encode(JSON.stringify(req));
+    const rec = new Uint8Array(4 + json.length);
+    writeU32(rec, 0, reqId);
+    rec.set(json, 4);
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(reqId, { resolve: resolve as (v: unknown) => void, reject });
+      this.out.write(OP_CTRL, rec, 0, rec.length);
+      this.out.publish();
+    });
+  }
+
+  private fail(e: BrokerError): void {
+    if (this.failure) return;
+    this.failure = e;
+    this.stopped = true;
+    this.out.abandon();
+    for (const p of this.pending.values()) p.reject(e);
+    this.pending.clear();
+    this.onFailure(e);
+  }
+
+  /** Clean stop: the shard dispatches nothing more, closes its log (flush + fdatasync) and exits. */
+  async close(): Promise<void> {
+    if (this.failure) {
+      await this.worker.terminate();
+      return;
+    }
+    await this.out.drained();
+    // Set first: the worker may exit before its reply is read here.
+    this.stopped = true;
+    await this.request({ op: 'close' });
+    await this.exited;
+  }
+
+  /** As a kill: the worker is terminated at once; nothing is flushed beyond what its fsync policy already made durable. */
+  async abort(): Promise<void> {
+    this.stopped = true;
+    this.failure ??= new BrokerError('ERR_CLOSED', `shard ${this.index} aborted`);
+    for (const p of this.pending.values()) p.reject(this.failure);
+    this.pending.clear();
+    this.out.abandon();
+    await this.worker.terminate();
+  }
+}

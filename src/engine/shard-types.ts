@@ -1,0 +1,35 @@
+/** What the I/O thread hands a shard worker when it starts it (workerData), and how it describes a queue. */
+import type { FsyncPolicy } from '../log/fsync.js';
+import type { QueueArgs } from '../queue/queue.js';
+
+export interface QueueDecl {
+  /** Broker-wide queue id (u32), the queue's key in the log. */
+  id: number;
+  name: string;
+  shard: number;
+  durable: boolean;
+  exclusive: boolean;
+  autoDelete: boolean;
+  /** Semantics the shard applies (src/queue/). */
+  args: QueueArgs;
+  deadLetterExchange?: string;
+  deadLetterRoutingKey?: string;
+}
+
+export interface ShardInit {
+  index: number;
+  dir: string;
+  fsync: FsyncPolicy;
+  intervalMs: number;
+  segmentBytes: number;
+  /** Ring written by the I/O thread, read by the shard. */
+  toShard: SharedArrayBuffer;
+  /** Ring written by the shard, read by the I/O thread. */
+  fromShard: SharedArrayBuffer;
+  /** Durable queues of this shard, from the topology log: recovery rebuilds these. */
+  queues: QueueDecl[];
+  /** Bytes of message payloads a shard keeps in memory; persistent bodies beyond it are read back from the log. */
+  memoryBudget: number;
+  /** A manual clock (tests): one Float64 of ms; absent = Date.now. */
+  clock?: SharedArrayBuffer;
+}

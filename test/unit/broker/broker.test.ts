@@ -1,0 +1,396 @@
+/**
+ * The embedded Broker end to end, with real shard workers and logs: the
+ * patterns (fire-and-forget, work queue with acks, request-response,
+ * publish-subscribe, dead-letter queue), the queue arguments, transactions,
+ * errors, and durability across close/reopen and abort (a kill of every
+ * shard) + reopen.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Broker, BrokerError, type Message } from '../../../src/index.js';
+import { openBroker, removeDir, sleep, tempDir, waitFor } from '../../helpers/broker-util.js';
+
+async function withBroker(fn: (b: Broker, dir: string) => Promise<void>, opts: Parameters<typeof openBroker>[0] = {}): Promise<void> {
+  const dir = tempDir();
+  const b = await openBroker({ ...opts, dir });
+  try {
+    await fn(b, dir);
+  } finally {
+    await b.close();
+    removeDir(dir);
+  }
+}
+
+function code(e: unknown): string {
+  return e instanceof BrokerError ? e.code : `not a BrokerError: ${String(e)}`;
+}
+
+async function rejects(p: Promise<unknown> | (() => unknown), expected: string): Promise<void> {
+  try {
+    await (typeof p === 'function' ? p() : p);
+  } catch (e) {
+    assert.is(code(e), expected);
+    return;
+  }
+  assert.unreachable(`expected ${expected}`);
+}
+
+test('work queue: publish, consume with acks, in order, counters add up (G3, G4, G6)', async () => {
+  await withBroker(async (b) => {
+    await b.declareQueue('jobs');
+    const confirms = [];
+    for (let i = 0; i < 500; i++) confirms.push(b.send('jobs', `job ${i}`));
+    await Promise.all(confirms);
+    const got: string[] = [];
+    await b.consume('jobs', (m) => { got.push(m.text()); assert.is(m.redelivered, false); m.ack(); }, { prefetch: 10 });
+    await waitFor(() => got.length === 500, '500 deliveries');
+    assert.equal(got, Array.from({ length: 500 }, (_, i) => `job ${i}`));
+    await sleep(20);
+    const s = (await b.stats()).queues['jobs']!;
+    assert.is(s.counters.routed, 500);
+    assert.is(s.counters.acked, 500);
+    assert.is(s.ready + s.unacked, 0);
+  });
+});
+
+test('competing consumers share by prefetch; nack requeue redelivers in place (G2, G4)', async () => {
+  await withBroker(async (b) => {
+    await b.declareQueue('w');
+    for (let i = 0; i < 100; i++) b.send('w', String(i));
+    await b.sync();
+    const a: number[] = [];
+    const c: number[] = [];
+    let nacked = false;
+    await b.consume('w', (m) => {
+      if (!nacked && m.text() === '0') { nacked = true; m.nack({ requeue: true }); return; }
+      a.push(Number(m.text()));
+      if (m.text() === '0') { assert.ok(m.redelivered); assert.is(m.deliveryCount, 1); }
+      m.ack();
+    }, { prefetch: 1 });
+    await b.consume('w', (m) => { c.push(Number(m.text())); setTimeout(() => m.ack(), 1); }, { prefetch: 1 });
+    await waitFor(() => a.length + c.length === 100, 'all 100 acked once');
+    assert.ok(c.length > 0, 'second consumer got some');
+    assert.equal([...a, ...c].sort((x, y) => x - y), Array.from({ length: 100 }, (_, i) => i));
+  });
+});
+
+test('cancel returns unacked messages, redelivered, to another consumer (G2)', async () => {
+  await withBroker(async (b) => {
+    await b.declareQueue('q');
+    for (let i = 0; i < 5; i++) b.send('q', String(i));
+    const held: Message[] = [];
+    const c1 = await b.consume('q', (m) => { held.push(m); }, { prefetch: 5 });
+    await waitFor(() => held.length === 5, 'five held');
+    await c1.cancel();
+    const again: Message[] = [];
+    await b.consume('q', (m) => { again.push(m); m.ack(); });
+    await waitFor(() => again.length === 5, 'five redelivered');
+    assert.equal(again.map((m) => m.text()), ['0', '1', '2', '3', '4']);
+    assert.ok(again.every((m) => m.redelivered && m.deliveryCount === 1));
+  });
+});
+
+test('durable queue and persistent messages survive close and reopen; acked ones do not come back (G1, G5)', async () => {
+  const dir = tempDir();
+  try {
+    let b = await openBroker({ dir });
+    await b.declareQueue('d');
+    for (let i = 0; i < 50; i++) await b.send('d', `m${i}`);
+    const got: Message[] = [];
+    await b.consume('d', (m) => { got.push(m); if (Number(m.text().slice(1)) < 20) m.ack(); }, { prefetch: 100 });
+    await waitFor(() => got.length === 50, '50 delivered');
+    await b.sync();
+    await b.close();
+    b = await openBroker({ dir });
+    const after: Message[] = [];
+    await b.consume('d', (m) => { after.push(m); m.ack(); });
+    await waitFor(() => after.length === 30, '30 back');
+    await sleep(30);
+    assert.is(after.length, 30);
+    assert.equal(after.map((m) => m.text()), Array.from({ length: 30 }, (_, i) => `m${i + 20}`));
+    await b.close();
+  } finally {
+    removeDir(dir);
+  }
+});
+
+test('abort (kill every shard) then reopen: every confirmed persistent message is there (G1)', async () => {
+  const dir = tempDir();
+  try {
+    let b = await openBroker({ dir });
+    await b.declareQueue('k');
+    await b.declareQueue('t', { durable: false });
+    const confirmed: string[] = [];
+    const ps = [];
+    for (let i = 0; i < 300; i++) ps.push(b.send('k', `x${i}`).then(() => { confirmed.push(`x${i}`); }));
+    b.send('t', 'transient queue');
+    await Promise.all(ps);
+    await b.abort();
+    b = await openBroker({ dir });
+    const seen = new Set<string>();
+    await b.consume('k', (m) => { seen.add(m.text()); assert.ok(m.redelivered, 'recovered after a crash: flagged redelivered'); m.ack(); });
+    await waitFor(() => seen.size >= confirmed.length, 'confirmed back');
+    for (const c of confirmed) assert.ok(seen.has(c), `${c} missing`);
+    await rejects(b.consume('t', () => {}), 'ERR_NOT_FOUND');
+    await b.close();
+  } finally {
+    removeDir(dir);
+  }
+});
+
+test('non-persistent messages to a durable queue are gone after reopen (their meaning, as in RabbitMQ)', async () => {
+  const dir = tempDir();
+  try {
+    let b = await openBroker({ dir });
+    await b.declareQueue('p');
+    await b.send('p', 'keep');
+    await b.send('p', 'lose', { persistent: false });
+    await b.close();
+    b = await openBroker({ dir });
+    const m = await b.get('p', { noAck: true });
+    assert.is(m?.text(), 'keep');
+    assert.is(await b.get('p'), null);
+    await b.close();
+  } finally {
+    removeDir(dir);
+  }
+});
+
+test('fanout, direct, topic and headers exchanges route to every matching queue once (G8)', async () => {
+  await withBroker(async (b) => {
+    await b.declareExchange('fan', 'fanout');
+    await b.declareExchange('top', 'topic');
+    await b.declareExchange('hdr', 'headers');
+    for (const q of ['a', 'b', 'c']) await b.declareQueue(q);
+    await b.bindQueue('a', 'fan');
+    await b.bindQueue('b', 'fan');
+    await b.bindQueue('a', 'top', 'stock.*.nyse');
+    await b.bindQueue('b', 'top', 'stock.#');
+    await b.bindQueue('c', 'top', '#.nyse');
+    await b.bindQueue('c', 'hdr', '', { 'x-match': 'all', kind: 'x' });
+    await b.publish('fan', '', 'f');
+    await b.publish('top', 'stock.ibm.nyse', 't1');
+    await b.publish('top', 'stock.ibm', 't2');
+    await b.publish('hdr', '', 'h1', { headers: { kind: 'x' } });
+    await b.publish('hdr', '', 'h2', { headers: { kind: 'y' } });
+    const drain = async (q: string): Promise<string[]> => {
+      const out: string[] = [];
+      for (;;) {
+        const m = await b.get(q, { noAck: true });
+        if (m === null) return out;
+        out.push(m.text());
+      }
+    };
+    assert.equal(await drain('a'), ['f', 't1']);
+    assert.equal(await drain('b'), ['f', 't1', 't2']);
+    assert.equal(await drain('c'), ['t1', 'h1']);
+  });
+});
+
+test('mandatory unroutable message is returned; alternate exchange catches unroutable', async () => {
+  await withBroker(async (b) => {
+    await b.declareExchange('ae', 'fanout');
+    await b.declareQueue('unrouted');
+    await b.bindQueue('unrouted', 'ae');
+    await b.declareExchange('main', 'direct', { alternateExchange: 'ae' });
+    await b.declareExchange('plain', 'direct');
+    const returned: string[] = [];
+    b.on('return', (r: { body: Buffer }) => returned.push(r.body.toString()));
+    await b.publish('plain', 'nowhere', 'bounce', { mandatory: true });
+    await b.publish('main', 'nowhere', 'caught');
+    assert.equal(returned, ['bounce']);
+    assert.is((await b.get('unrouted', { noAck: true }))?.text(), 'caught');
+  });
+});
+
+test('dead-lettering: rejected, expired, maxlen and delivery_limit, with x-death (G7)', async () => {
+  await withBroker(async (b) => {
+    await b.declareExchange('dlx', 'fanout');
+    await b.declareQueue('dead');
+    await b.bindQueue('dead', 'dlx');
+    await b.declareQueue('src', { deadLetterExchange: 'dlx', maxLength: 3, deliveryLimit: 1 });
+    // maxlen: 4 into a queue of 3 drops the head
+    for (let i = 0; i < 4; i++) await b.send('src', `m${i}`, i === 3 ? { headers: { n: i }, expiration: 100 } : { headers: { n: i } });
+    // rejected
+    const m1 = await b.get('src');
+    m1!.reject(false);
+    // delivery_limit: returned twice with limit 1
+    const m2 = await b.get('src');
+    m2!.nack({ requeue: true });
+    const m2b = await b.get('src');
+    assert.is(m2b!.text(), m2!.text());
+    m2b!.nack({ requeue: true });
+    // expired: the last one waits out its TTL
+    await sleep(200);
+    const dead: Message[] = [];
+    await b.consume('dead', (m) => { dead.push(m); m.ack(); });
+    await waitFor(() => dead.length === 4, 'four dead letters');
+    const reasons = dead.map((m) => `${m.text()}:${String((m.headers['x-death'] as { reason: string }[])[0]!.reason)}`);
+    assert.equal(reasons, ['m0:maxlen', 'm1:rejected', 'm2:delivery_limit', 'm3:expired']);
+    const xd = (dead[0]!.headers['x-death'] as Record<string, unknown>[])[0]!;
+    assert.is(xd.queue, 'src');
+    assert.is(Number(xd.count), 1);
+    assert.equal(xd['routing-keys'], ['src']);
+    assert.is(dead[0]!.headers.n, 0, 'headers kept');
+    assert.is(dead[0]!.headers['x-first-death-reason'], 'maxlen');
+    const s = (await b.stats()).queues['src']!;
+    const c = s.counters;
+    assert.is(c.routed, c.acked + s.ready + s.unacked + c.rejected + c.deliveryLimit + c.expired + c.maxlen + c.purged + c.deleted, 'G6');
+  });
+});
+
+test('reject-publish overflow rejects the confirm; nothing confirmed is dropped (G10)', async () => {
+  await withBroker(async (b) => {
+    await b.declareQueue('full', { maxLength: 2, overflow: 'reject-publish' });
+    await b.send('full', '1');
+    await b.send('full', '2');
+    await rejects(Promise.resolve(b.send('full', '3')), 'ERR_REJECTED');
+    assert.is((await b.get('full', { noAck: true }))?.text(), '1');
+    assert.is((await b.get('full', { noAck: true }))?.text(), '2');
+    assert.is(await b.get('full'), null);
+  });
+});
+
+test('request/response: replies match by correlation id; timeout rejects; late replies are dropped (G9)', async () => {
+  await withBroker(async (b) => {
+    await b.declareQueue('rpc', { durable: false });
+    await b.reply('rpc', async (m) => {
+      const n = Number(m.text());
+      if (n === 13) await sleep(150);
+      return String(n * 2);
+    });
+    const rs = await Promise.all(Array.from({ length: 50 }, (_, i) => (i === 13 ? null : b.request('rpc', String(i), { timeout: 2000 }))));
+    rs.forEach((r, i) => { if (r) assert.is(r.text(), String(i * 2)); });
+    await rejects(b.request('rpc', '13', { timeout: 30 }), 'ERR_TIMEOUT');
+    const after = await b.request('rpc', '21', { timeout: 2000 });
+    assert.is(after.text(), '42');
+    await waitFor(() => b.lateReplies === 1, 'late reply dropped');
+  });
+});
+
+test('subscribe: every subscriber gets every matching message (publish-subscribe)', async () => {
+  await withBroker(async (b) => {
+    await b.declareExchange('events', 'topic');
+    const s1: string[] = [];
+    const s2: string[] = [];
+    await b.subscribe('events', 'user.*', (m) => { s1.push(m.text()); });
+    const sub2 = await b.subscribe('events', '#', (m) => { s2.push(m.text()); });
+    await b.publish('events', 'user.created', 'a');
+    await b.publish('events', 'order.created', 'b');
+    await waitFor(() => s1.length === 1 && s2.length === 2, 'subscribers');
+    await sub2.cancel();
+    await b.publish('events', 'user.deleted', 'c');
+    await waitFor(() => s1.length === 2, 'still subscribed');
+    assert.equal(s2, ['a', 'b']);
+  });
+});
+
+test('transactions: nothing is visible before commit; rollback discards', async () => {
+  await withBroker(async (b) => {
+    await b.declareQueue('tx');
+    const tx = b.transaction();
+    tx.publish('', 'tx', 'one');
+    tx.publish('', 'tx', 'two');
+    assert.is(await b.get('tx'), null);
+    await tx.commit();
+    const m = await b.get('tx');
+    assert.is(m?.text(), 'one');
+    tx.ack(m!);
+    tx.publish('', 'tx', 'three');
+    tx.rollback();
+    await tx.commit();
+    const info = await b.declareQueue('tx', {});
+    assert.is(info.messageCount, 1, 'rolled-back publish absent, un-committed ack not applied');
+  });
+});
+
+test('delayed publish is not delivered before its time, and survives reopen', async () => {
+  const dir = tempDir();
+  try {
+    let b = await openBroker({ dir });
+    await b.declareQueue('later');
+    await b.send('later', 'soon', { delay: 300 });
+    assert.is(await b.get('later'), null);
+    await b.close();
+    b = await openBroker({ dir });
+    assert.is(await b.get('later'), null);
+    await sleep(350);
+    assert.is((await b.get('later', { noAck: true }))?.text(), 'soon');
+    await b.close();
+  } finally {
+    removeDir(dir);
+  }
+});
+
+test('typed errors: unknown queue/exchange, inequivalent redeclare, exclusive, too large, closed', async () => {
+  const dir = tempDir();
+  const b = await openBroker({ dir, maxMessageBytes: 1024 });
+  try {
+    await rejects(b.consume('nope', () => {}), 'ERR_NOT_FOUND');
+    await rejects(() => b.publish('nope', 'k', 'x'), 'ERR_NOT_FOUND');
+    await b.declareQueue('q', { messageTtl: 10 });
+    await rejects(b.declareQueue('q', { messageTtl: 20 }), 'ERR_PRECONDITION');
+    await rejects(b.declareQueue('q2', { overflow: 'bogus' as 'drop-head' }), 'ERR_INVALID_ARGUMENT');
+    const other = b.newOwner();
+    await b.declareQueue('mine', { exclusive: true });
+    await rejects(b.consume('mine', () => {}, { owner: other }), 'ERR_RESOURCE_LOCKED');
+    await rejects(() => b.send('q', Buffer.alloc(2048)), 'ERR_MESSAGE_TOO_LARGE');
+    await rejects(b.declareQueue('amq.mine'), 'ERR_ACCESS_REFUSED');
+    const m = await (async () => { await b.send('q', 'x'); return b.get('q'); })();
+    m!.ack();
+    await rejects(() => m!.ack(), 'ERR_PRECONDITION');
+    // After all these, the broker still serves.
+    await b.declareQueue('ok');
+    await b.send('ok', 'fine');
+    assert.is((await b.get('ok', { noAck: true }))?.text(), 'fine');
+  } finally {
+    await b.close();
+    removeDir(dir);
+  }
+  await rejects(() => b.send('ok', 'x'), 'ERR_CLOSED');
+});
+
+test('a second broker on the same directory is refused (lock)', async () => {
+  const dir = tempDir();
+  const b = await openBroker({ dir });
+  try {
+    await rejects(openBroker({ dir }), 'ERR_LOCKED_DIR');
+  } finally {
+    await b.close();
+    removeDir(dir);
+  }
+});
+
+test('an 8 MiB body goes through the rings and the log, byte for byte', async () => {
+  await withBroker(async (b) => {
+    await b.declareQueue('big');
+    const body = Buffer.alloc(8 * 1024 * 1024);
+    for (let i = 0; i < body.length; i += 4096) body.writeUInt32LE(i * 2654435761 >>> 0, i);
+    await b.send('big', body);
+    const m = await b.get('big', { noAck: true });
+    assert.ok(m !== null && m.body.equals(body));
+  }, { memoryBudget: 0 });
+});
+
+test('consumer ack timeout cancels the consumer and returns its messages', async () => {
+  await withBroker(async (b) => {
+    await b.declareQueue('slow', { consumerTimeout: 50 });
+    await b.send('slow', 'x');
+    let cancelled = false;
+    b.on('consumer-cancelled', () => { cancelled = true; });
+    await b.consume('slow', () => { /* never acks */ });
+    await waitFor(() => cancelled, 'timeout cancel', 3000);
+    const m = await b.get('slow', { noAck: true });
+    assert.ok(m !== null && m.redelivered && m.deliveryCount === 1);
+  });
+});
+
+test('close leaves no handle: the process can exit', async () => {
+  const b = await openBroker();
+  await b.declareQueue('x', { durable: false });
+  await b.close();
+  // uvu ends the process when the last test finishes only if nothing keeps it alive; the runner's timeout catches a leak.
+  assert.ok(b.isClosed);
+});
+
+test.run();
