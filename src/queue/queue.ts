@@ -57,7 +57,14 @@ export interface QueueEvents {
   consumerTimedOut(consumer: number): void;
 }
 
-export interface EnqueueOptions { expiresAt?: number | undefined; readyAt?: number | undefined; deliveryCount?: number; redelivered?: boolean }
+export interface EnqueueOptions {
+  expiresAt?: number | undefined;
+  readyAt?: number | undefined;
+  deliveryCount?: number;
+  redelivered?: boolean;
+  /** Rebuilt by recovery, not published: no overflow rule applies (it was applied at publish; a restart drops nothing). */
+  recovered?: boolean;
+}
 
 export const EnqueueResult = { Ok: 0, Rejected: 1, RejectedDeadLetter: 2 } as const;
 
@@ -210,7 +217,7 @@ export class Queue {
   enqueue(id: number, size: number, now: number, payload: unknown, opts?: EnqueueOptions): number {
     const a = this.args;
     // Overflow: the new message must fit (ready count and bytes).
-    if (a.maxLength !== undefined || a.maxLengthBytes !== undefined) {
+    if ((a.maxLength !== undefined || a.maxLengthBytes !== undefined) && opts?.recovered !== true) {
       const overflow = a.overflow ?? 'drop-head';
       const fits = (): boolean => (a.maxLength === undefined || this.readyCount + 1 <= a.maxLength)
         && (a.maxLengthBytes === undefined || this.readyBytesSum + size <= a.maxLengthBytes);
@@ -306,11 +313,14 @@ export class Queue {
     }
   }
 
+  /** Entries stay at 0 while their owner lives (deleting and re-adding Map entries per message churns the table and allocates). */
   private decOwner(owner: number): void {
     const n = this.unackedBy.get(owner);
-    if (n === undefined) return;
-    if (n <= 1) this.unackedBy.delete(owner);
-    else this.unackedBy.set(owner, n - 1);
+    if (n !== undefined && n > 0) this.unackedBy.set(owner, n - 1);
+  }
+
+  private forgetOwnerIfIdle(owner: number): void {
+    if (this.unackedBy.get(owner) === 0) this.unackedBy.delete(owner);
   }
 
   // ---- consumers --------------------------------------------------------------
@@ -327,6 +337,7 @@ export class Queue {
     this.consumers.splice(i, 1);
     if (this.rr > i) this.rr--;
     if (requeue) this.returnAllOf(consumer, now);
+    this.forgetOwnerIfIdle(consumer);
     return true;
   }
 
@@ -336,11 +347,13 @@ export class Queue {
       this.consumers.splice(i, 1);
       if (this.rr > i) this.rr--;
     }
-    return this.returnAllOf(owner, now);
+    const n = this.returnAllOf(owner, now);
+    this.forgetOwnerIfIdle(owner);
+    return n;
   }
 
   private returnAllOf(owner: number, now: number): number {
-    if (!this.unackedBy.has(owner)) return 0;
+    if ((this.unackedBy.get(owner) ?? 0) === 0) return 0;
     let n = 0;
     for (let pos = this.head; pos < this.tail; pos++) {
       const s = pos & this.mask;
