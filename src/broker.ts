@@ -1158,6 +1158,19 @@ export class Broker extends EventEmitter {
     return { queues, shards };
   }
 
+  /**
+   * Diagnostics (and the model-based test): every message of a queue, in
+   * publish order, with its state (ready, delayed, unacked), delivery count,
+   * redelivered flag and body as UTF-8 text. Reads bodies back from the log
+   * where needed; meant for small queues.
+   */
+  async inspect(queue: string): Promise<{ id: number; state: 'ready' | 'delayed' | 'unacked'; deliveryCount: number; redelivered: boolean; body: string; deathReason?: string }[]> {
+    this.checkOpen();
+    const e = this.queueOrThrow(queue, this.queues.get(queue)?.owner ?? 0);
+    this.flush();
+    return e.host.request({ op: 'inspect', queueId: e.decl.id });
+  }
+
   /** Bytes held by the shard workers' isolates (heap + array buffers), optionally after a full GC in each. */
   async memory(gc = false): Promise<number> {
     this.checkOpen();

@@ -34,6 +34,7 @@ import {
 } from './ops.js';
 import type { QueueDecl, ShardInit } from './shard-types.js';
 import { manualClock, systemClock, type Clock } from './clock.js';
+import { metaProperties } from './meta.js';
 
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder();
@@ -133,7 +134,7 @@ class Shard {
         // A message recovered after a crash may have been delivered: flag it redelivered (as RabbitMQ does).
         sq.queue.enqueue(e.id, m.body.length, this.now, null, {
           expiresAt: expiresAt === 0 ? undefined : expiresAt, readyAt: readyAt === 0 ? undefined : readyAt,
-          deliveryCount: e.count, redelivered: true,
+          deliveryCount: e.count, redelivered: true, recovered: true,
         });
         messages++;
       }
@@ -329,10 +330,17 @@ class Shard {
       writeU32(s, DLV_COUNT_OFFSET, count);
       writeU32(s, DLV_FLAGS_OFFSET, redelivered ? DLV_FLAG_REDELIVERED : 0);
     });
-    // Queues with a delivery limit persist the count this delivery will have if it fails by a crash.
-    if (sq.decl.args.deliveryLimit !== undefined && this.isLogged(sq, msgId)) {
-      this.log.appendDeliveryCount(sq.id, msgId, count + 1);
-    }
+    this.logDelivery(sq, msgId, count);
+  }
+
+  /**
+   * A logged message being delivered: persist the count it will have if this
+   * delivery fails by a crash or a restart, so it comes back with its count
+   * raised (G2) and the delivery limit holds across restarts. One small
+   * record per delivery, no fsync (an ack that follows settles it anyway).
+   */
+  private logDelivery(sq: ShardQueue, msgId: number, count: number): void {
+    if (this.isLogged(sq, msgId)) this.log.appendDeliveryCount(sq.id, msgId, count + 1);
   }
 
   private isLogged(sq: ShardQueue, msgId: number): boolean {
@@ -528,7 +536,28 @@ class Shard {
           writeU32(s, GOT_REMAINING_OFFSET, g.remaining);
         });
         if (owner === null) sq.queue.ack(g.id);
+        else this.logDelivery(sq, g.id, g.deliveryCount);
         return NO_REPLY;
+      }
+      case 'inspect': {
+        // Diagnostics and tests: every message with its state and body (UTF-8, from memory or the log).
+        const sq = this.queueOf(r.queueId);
+        return sq.queue.snapshot().map((m) => {
+          let body: Uint8Array;
+          let meta: Uint8Array;
+          if (m.payload !== null) {
+            const p = m.payload as Uint8Array;
+            meta = p.subarray(0, readU32(p, META_LENGTH_OFFSET));
+            body = p.subarray(meta.length);
+          } else {
+            const stored = this.log.readMessage({ queueId: sq.id, messageId: m.id });
+            meta = stored.properties;
+            body = stored.body;
+          }
+          const deaths = metaProperties(meta, 0).headers?.['x-death'];
+          const reason = Array.isArray(deaths) && deaths.length > 0 ? (deaths[0] as Record<string, unknown>).reason : undefined;
+          return { id: m.id, state: m.state, deliveryCount: m.deliveryCount, redelivered: m.redelivered, body: fromUtf8.decode(body), ...(typeof reason === 'string' ? { deathReason: reason } : {}) };
+        });
       }
       case 'stats': {
         const queues: Record<number, ReturnType<Shard['info']>> = {};

@@ -1,5 +1,5 @@
 /**
- * A binary min-heap of (key, value) number pairs in two growable typed
+ * A binary min-heap of (key, value) number pairs, ordered by key then value in two growable typed
  * arrays: no object per entry. Used for deadlines (expiry, delayed messages,
  * ack timeouts) keyed by time, with the message position as value. Entries
  * are never removed from the middle: the queue validates a popped entry
@@ -36,7 +36,7 @@ export class PairHeap {
     let i = this.size++;
     while (i > 0) {
       const p = (i - 1) >> 1;
-      if (keys[p]! <= key) break;
+      if (keys[p]! < key || (keys[p] === key && vals[p]! <= val)) break;
       keys[i] = keys[p]!;
       vals[i] = vals[p]!;
       i = p;
@@ -57,8 +57,8 @@ export class PairHeap {
     for (;;) {
       let c = 2 * i + 1;
       if (c >= n) break;
-      if (c + 1 < n && keys[c + 1]! < keys[c]!) c++;
-      if (keys[c]! >= key) break;
+      if (c + 1 < n && (keys[c + 1]! < keys[c]! || (keys[c + 1] === keys[c] && vals[c + 1]! < vals[c]!))) c++;
+      if (keys[c]! > key || (keys[c] === key && vals[c]! >= val)) break;
       keys[i] = keys[c]!;
       vals[i] = vals[c]!;
       i = c;

@@ -606,6 +606,26 @@ export class Queue {
     return d;
   }
 
+  // ---- inspection ------------------------------------------------------------------
+
+  /**
+   * Every message in the queue in position (publish) order with its state —
+   * for diagnostics and tests, not the hot path. Allocates.
+   */
+  snapshot(): { id: number; state: 'ready' | 'delayed' | 'unacked'; deliveryCount: number; redelivered: boolean; owner: number; payload: unknown }[] {
+    const out: { id: number; state: 'ready' | 'delayed' | 'unacked'; deliveryCount: number; redelivered: boolean; owner: number; payload: unknown }[] = [];
+    for (let pos = this.head; pos < this.tail; pos++) {
+      const s = pos & this.mask;
+      const st = this.state[s];
+      if (st === FREE) continue;
+      out.push({
+        id: this.ids[s]!, state: st === READY ? 'ready' : st === DELAYED ? 'delayed' : 'unacked', deliveryCount: this.counts[s]!,
+        redelivered: (this.flags[s]! & FLAG_REDELIVERED) !== 0, owner: st === UNACKED ? this.owners[s]! : -1, payload: this.payloads[s],
+      });
+    }
+    return out;
+  }
+
   // ---- purge, delete -------------------------------------------------------------
 
   purge(): number {
