@@ -24,12 +24,12 @@ import { Typed, fieldNumber, type FieldTable, type FieldValue } from './amqp/cod
 import { Writer } from './amqp/codec/writer.js';
 import { BrokerError } from './errors.js';
 import {
-  CONFIRM_ENTRY_SIZE, ConfirmStatus, DLV_COUNT_OFFSET, DLV_CONSUMER_OFFSET, DLV_FIXED_SIZE, DLV_FLAG_REDELIVERED, DLV_FLAGS_OFFSET,
+  CONFIRM_ENTRY_SIZE, CONFIRM_FIXED_SIZE, CONFIRM_REJECTS_OFFSET, CONFIRM_THROUGH_OFFSET, ConfirmStatus, DLV_COUNT_OFFSET, DLV_CONSUMER_OFFSET, DLV_FIXED_SIZE, DLV_FLAG_REDELIVERED, DLV_FLAGS_OFFSET,
   DLV_META_LEN_OFFSET, DLV_MSG_OFFSET, DLV_QUEUE_OFFSET, DL_COUNT_OFFSET, DL_FIXED_SIZE, DL_META_LEN_OFFSET, DL_MSG_OFFSET,
   DL_NEEDS_DONE_OFFSET, DL_QUEUE_OFFSET, DL_REASONS, DL_REASON_OFFSET, DL_TIME_OFFSET, DL_DONE_SIZE, EV_CONFIRM, EV_DEAD_LETTER,
   EV_DELIVER, EV_EVENT, EV_GOT, GOT_COUNT_OFFSET, GOT_FIXED_SIZE, GOT_FLAGS_OFFSET, GOT_META_LEN_OFFSET, GOT_MSG_OFFSET,
   GOT_QUEUE_OFFSET, GOT_REMAINING_OFFSET, GOT_REQ_OFFSET, OP_DL_DONE, OP_PUBLISH, OP_SETTLE, PUB_FIXED_SIZE, PUB_FLAG_PERSISTENT,
-  PUB_FLAGS_OFFSET, PUB_ID_OFFSET, PUB_META_LEN_OFFSET, PUB_QUEUE_OFFSET, SETTLE_KIND_OFFSET, SETTLE_MSG_OFFSET,
+  PUB_FLAGS_OFFSET, PUB_META_LEN_OFFSET, PUB_QUEUE_OFFSET, PUB_RESERVED_OFFSET, SETTLE_KIND_OFFSET, SETTLE_MSG_OFFSET,
   SETTLE_MULTIPLE_OFFSET, SETTLE_OWNER_OFFSET, SETTLE_QUEUE_OFFSET, SETTLE_REQUEUE_OFFSET, SETTLE_SIZE, SettleKind,
   readU32, readU64, writeU32, writeU64,
 } from './engine/ops.js';
@@ -272,7 +272,7 @@ export class Confirm implements PromiseLike<void> {
   private resolveFn: (() => void) | null = null;
   private rejectFn: ((e: Error) => void) | null = null;
   /** False if the message waited for ring space (backpressure): slow down until Broker.drained(). */
-  readonly written: boolean;
+  written: boolean;
 
   constructor(remaining: number, written = true, error: BrokerError | null = null) {
     this.remaining = remaining;
@@ -295,7 +295,11 @@ export class Confirm implements PromiseLike<void> {
     this.finish();
   }
 
+  private finished = false;
+
   private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
     if (this.error !== null) this.rejectFn?.(this.error);
     else this.resolveFn?.();
     const f = this.onSettled;
@@ -411,8 +415,6 @@ export class Broker extends EventEmitter {
   private readonly consumers = new Map<number, Consumer>();
   private nextConsumer = 1;
   private nextOwnerId = 1;
-  private readonly confirms = new Map<number, Confirm>();
-  private nextPub = 1;
   private readonly gets = new Map<number, { resolve: (m: Message | null) => void; queue: string; noAck: boolean; owner: number }>();
   private readonly w = new Writer(1 << 16);
   private readonly routeOut: string[] = [];
@@ -768,25 +770,29 @@ export class Broker extends EventEmitter {
     w.buf.set(bodyStart === 0 && bodyEnd === body.length ? body : body.subarray(bodyStart, bodyEnd), w.pos);
     w.pos += bodyLen;
     const rec = w.buf;
-    const pubId = this.nextPub;
-    this.nextPub = this.nextPub === 0xffffffff ? 1 : this.nextPub + 1;
-    writeU32(rec, PUB_ID_OFFSET, pubId);
+    writeU32(rec, PUB_RESERVED_OFFSET, 0);
     writeU32(rec, PUB_FLAGS_OFFSET, persistent ? PUB_FLAG_PERSISTENT : 0);
     writeU32(rec, PUB_META_LEN_OFFSET, metaLen);
     let written = true;
-    let sent = 0;
     let failure: BrokerError | null = null;
+    let sent = 0;
     for (let i = 0; i < n; i++) {
       const q = this.queues.get(targets[i]!);
       if (q === undefined) continue;
       if (q.host.failure) { failure = q.host.failure; continue; }
-      writeU32(rec, PUB_QUEUE_OFFSET, q.decl.id);
-      written = q.host.out.write(OP_PUBLISH, rec, 0, w.pos) && written;
-      this.markDirty(q.host);
       sent++;
     }
-    const c = new Confirm(sent, written, failure);
-    if (sent > 0 && failure === null) this.confirms.set(pubId, c);
+    const c = new Confirm(failure === null ? sent : 0, true, failure);
+    if (failure !== null || sent === 0) return c;
+    for (let i = 0; i < n; i++) {
+      const q = this.queues.get(targets[i]!);
+      if (q === undefined) continue;
+      writeU32(rec, PUB_QUEUE_OFFSET, q.decl.id);
+      written = q.host.out.write(OP_PUBLISH, rec, 0, w.pos) && written;
+      q.host.confirmQ.push(c);
+      this.markDirty(q.host);
+    }
+    if (!written) c.written = false;
     return c;
   }
 
@@ -901,15 +907,11 @@ export class Broker extends EventEmitter {
     switch (type) {
       case EV_DELIVER: return this.onDeliver(b, o, len);
       case EV_CONFIRM: {
-        const n = readU32(b, o);
-        for (let i = 0; i < n; i++) {
-          const at = o + 4 + i * CONFIRM_ENTRY_SIZE;
-          const id = readU32(b, at);
-          const c = this.confirms.get(id);
-          if (c === undefined) continue;
-          c.answer(readU32(b, at + 4));
-          if (c.done) this.confirms.delete(id);
-        }
+        // Rejections first (they are within `through`), then everything up to `through` in order.
+        const through = readU64(b, o + CONFIRM_THROUGH_OFFSET);
+        const n = readU32(b, o + CONFIRM_REJECTS_OFFSET);
+        for (let i = 0; i < n; i++) h.rejectPublish(readU64(b, o + CONFIRM_FIXED_SIZE + i * CONFIRM_ENTRY_SIZE));
+        h.confirmThrough(through);
         return;
       }
       case EV_GOT: return this.onGot(h, b, o, len);
@@ -1035,8 +1037,8 @@ export class Broker extends EventEmitter {
 
   private onShardFailure(h: ShardHost, e: BrokerError): void {
     if (this.closed) return;
-    // Confirms waiting on this shard cannot be answered: fail them all (a nack means "maybe not stored"; publishers retry).
-    for (const [id, c] of this.confirms) { c.fail(e); this.confirms.delete(id); }
+    // Confirms waiting on this shard cannot be answered: fail them (a nack means "maybe not stored"; publishers retry).
+    h.failConfirms(e);
     this.emitError(e);
   }
 
@@ -1222,6 +1224,19 @@ export class Broker extends EventEmitter {
   }
 
   /**
+   * Fault injection (tests, `ringmq fuzz`): shard `index` dies as if it
+   * crashed. The broker reports ERR_SHARD_FAILED ('error' event); confirms in
+   * flight are rejected; the shard's queues refuse work with ERR_SHARD_FAILED
+   * until the broker is reopened, when its log is recovered like after any
+   * crash. Queues on other shards keep working.
+   */
+  async killShard(index: number): Promise<void> {
+    const h = this.hosts[index];
+    if (h === undefined) throw new BrokerError('ERR_INVALID_ARGUMENT', `no shard ${index}`);
+    await h.kill();
+  }
+
+  /**
    * Stops every shard at once, as a kill would (tests, fault injection):
    * nothing is flushed or synced beyond what the fsync policy already did.
    */
@@ -1235,8 +1250,7 @@ export class Broker extends EventEmitter {
   }
 
   private failPending(e: BrokerError): void {
-    for (const c of this.confirms.values()) c.fail(e);
-    this.confirms.clear();
+    for (const h of this.hosts) h.failConfirms(e);
     for (const r of this.requests.values()) { clearTimeout(r.timer); r.reject(e); }
     this.requests.clear();
     for (const c of this.consumers.values()) c.active = false;

@@ -16,10 +16,13 @@ export { readU16, readU32, readU64, writeU16, writeU32, writeU64 };
 
 // ---- I/O thread -> shard ----------------------------------------------------
 
-/** Publish one message to one queue: [u32 queueId][u32 pubId][u32 flags][u32 metaLen][meta][body]. pubId 0 = no confirm wanted. */
+/**
+ * Publish one message to one queue: [u32 queueId][u32 0][u32 flags][u32 metaLen][meta][body].
+ * Publishes are numbered implicitly, 1, 2, 3... per shard in ring order; confirms refer to those numbers.
+ */
 export const OP_PUBLISH = 1;
 export const PUB_QUEUE_OFFSET = 0;
-export const PUB_ID_OFFSET = 4;
+export const PUB_RESERVED_OFFSET = 4;
 export const PUB_FLAGS_OFFSET = 8;
 export const PUB_META_LEN_OFFSET = 12;
 export const PUB_FIXED_SIZE = 16;
@@ -62,8 +65,15 @@ export const DLV_META_LEN_OFFSET = 24;
 export const DLV_FIXED_SIZE = 28;
 export const DLV_FLAG_REDELIVERED = 1;
 
-/** Confirms: [u32 n] then n x [u32 pubId][u32 status]. status: 0 ok, 1 rejected (overflow). */
+/**
+ * Confirms: [u64 through][u32 n][u32 0] then n x [u64 publish number]: every
+ * publish numbered <= through is settled; the n listed ones were rejected
+ * (overflow reject-publish), the others are confirmed.
+ */
 export const EV_CONFIRM = 11;
+export const CONFIRM_THROUGH_OFFSET = 0;
+export const CONFIRM_REJECTS_OFFSET = 8;
+export const CONFIRM_FIXED_SIZE = 16;
 export const CONFIRM_ENTRY_SIZE = 8;
 export const ConfirmStatus = { Ok: 0, Rejected: 1 } as const;
 

@@ -19,6 +19,12 @@ import type { ShardInit } from './shard-types.js';
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder();
 
+/** What the host needs of a publish's confirm (src/broker.ts Confirm). */
+export interface ConfirmLike {
+  answer(status: number): void;
+  fail(e: BrokerError): void;
+}
+
 export interface ShardHostOptions extends Omit<ShardInit, 'toShard' | 'fromShard'> {
   ringBytes: number;
   ringMaxBody: number;
@@ -42,6 +48,14 @@ export class ShardHost {
   onBatch: () => void = () => {};
   onFailure: (e: BrokerError) => void = () => {};
   scheduled = false;
+  /**
+   * The Confirm of every publish sent to this shard not yet settled, in
+   * publish order (a deque: confirmQ[confirmHead] is publish number
+   * confirmedThrough + 1). Fan-out publishes share one Confirm.
+   */
+  readonly confirmQ: (ConfirmLike | null)[] = [];
+  private confirmHead = 0;
+  private confirmedThrough = 0;
 
   constructor(opts: ShardHostOptions) {
     this.index = opts.index;
@@ -78,6 +92,43 @@ export class ShardHost {
         resolve();
       });
     });
+  }
+
+  /** Publish number `seq` was refused by its queue. */
+  rejectPublish(seq: number): void {
+    const i = this.confirmHead + (seq - this.confirmedThrough - 1);
+    const c = this.confirmQ[i];
+    if (c) {
+      this.confirmQ[i] = null;
+      c.answer(1);
+    }
+  }
+
+  /** Every publish numbered <= through is settled: confirm the ones not rejected. */
+  confirmThrough(through: number): void {
+    const q = this.confirmQ;
+    let head = this.confirmHead;
+    for (let seq = this.confirmedThrough + 1; seq <= through; seq++) {
+      const c = q[head];
+      q[head++] = null;
+      if (c) c.answer(0);
+    }
+    this.confirmedThrough = Math.max(this.confirmedThrough, through);
+    if (head === q.length) {
+      q.length = 0;
+      head = 0;
+    } else if (head > 4096 && head * 2 > q.length) {
+      q.splice(0, head);
+      head = 0;
+    }
+    this.confirmHead = head;
+  }
+
+  /** The shard is gone: every confirm it owed fails. */
+  failConfirms(e: BrokerError): void {
+    for (let i = this.confirmHead; i < this.confirmQ.length; i++) this.confirmQ[i]?.fail(e);
+    this.confirmQ.length = 0;
+    this.confirmHead = 0;
   }
 
   /** Resolves when the worker has recovered its log. */
@@ -166,6 +217,12 @@ export class ShardHost {
     // Set first: the worker may exit before its reply is read here.
     this.stopped = true;
     await this.request({ op: 'close' });
+    await this.exited;
+  }
+
+  /** Fault injection: the worker dies abruptly as if it crashed (reported as a failure, not as a stop). */
+  async kill(): Promise<void> {
+    await this.worker.terminate();
     await this.exited;
   }
 

@@ -385,6 +385,47 @@ test('consumer ack timeout cancels the consumer and returns its messages', async
   });
 });
 
+test('a shard that dies is reported, its queues refuse work, the others keep serving; reopen recovers it', async () => {
+  const dir = tempDir();
+  try {
+    let b = await openBroker({ dir, shards: 2 });
+    // Two queues, one on each shard (placement is by name).
+    const names: string[] = [];
+    for (let i = 0; names.length < 2 && i < 100; i++) {
+      await b.declareQueue(`s${i}`);
+      const st = await b.stats();
+      void st;
+      names.push(`s${i}`);
+    }
+    const errors: Error[] = [];
+    b.on('error', (e: Error) => errors.push(e));
+    await b.send('s0', 'before');
+    await b.send('s1', 'before');
+    const shardOf = (q: string): number => (b as unknown as { queues: Map<string, { decl: { shard: number } }> }).queues.get(q)!.decl.shard;
+    let victim = 's0';
+    let survivor = 's1';
+    if (shardOf('s0') === shardOf('s1')) {
+      for (let i = 2; i < 100; i++) {
+        await b.declareQueue(`s${i}`);
+        if (shardOf(`s${i}`) !== shardOf('s0')) { survivor = `s${i}`; await b.send(survivor, 'before'); break; }
+      }
+    }
+    await b.killShard(shardOf(victim));
+    await waitFor(() => errors.length > 0, 'error event');
+    assert.is(code(errors[0]), 'ERR_SHARD_FAILED');
+    await rejects(Promise.resolve(b.send(victim, 'after')), 'ERR_SHARD_FAILED');
+    await rejects(b.get(victim), 'ERR_SHARD_FAILED');
+    await b.send(survivor, 'after');
+    assert.is((await b.get(survivor, { noAck: true }))?.text(), 'before');
+    await b.close();
+    b = await openBroker({ dir, shards: 2 });
+    assert.is((await b.get(victim, { noAck: true }))?.text(), 'before', 'the dead shard\'s confirmed message is recovered');
+    await b.close();
+  } finally {
+    removeDir(dir);
+  }
+});
+
 test('close leaves no handle: the process can exit', async () => {
   const b = await openBroker();
   await b.declareQueue('x', { durable: false });
