@@ -20,7 +20,7 @@ import { runInNewContext } from 'node:vm';
 import { parentPort, workerData } from 'node:worker_threads';
 import { SegmentedLog } from '../log/segmented-log.js';
 import { SettleReason, type SettleReasonValue } from '../log/records.js';
-import { Queue, type GetResult, type QueueCounters, type RemoveReason } from '../queue/queue.js';
+import { GetResult, Queue, type QueueCounters, type RemoveReason } from '../queue/queue.js';
 import { Inbox, Outbox } from './channel.js';
 import {
   CONFIRM_ENTRY_SIZE, CONFIRM_FIXED_SIZE, CONFIRM_REJECTS_OFFSET, CONFIRM_THROUGH_OFFSET, DLV_COUNT_OFFSET, DLV_CONSUMER_OFFSET, DLV_FIXED_SIZE, DLV_FLAG_REDELIVERED, DLV_FLAGS_OFFSET,
@@ -84,7 +84,7 @@ class Shard {
   stopping = false;
   now: number;
   readonly clock: Clock;
-  readonly getOut: GetResult = { id: -1, deliveryCount: 0, redelivered: false, payload: null, remaining: 0 };
+  readonly getOut = new GetResult();
   /** Recovered messages over their queue's delivery limit: dead-lettered once the loop runs. */
   recoveredOverLimit: { sq: ShardQueue; id: number; count: number }[] = [];
   /** Messages dead-lettered and not yet confirmed by the I/O thread (queueId:msgId) -> still unsettled in the log. */
