@@ -35,6 +35,7 @@ import {
 import type { QueueDecl, ShardInit } from './shard-types.js';
 import { manualClock, systemClock, type Clock } from './clock.js';
 import { metaProperties } from './meta.js';
+import { PayloadStore } from './payload-store.js';
 
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder();
@@ -66,6 +67,7 @@ class Shard {
   nextMsgId = 1;
   /** Bytes of message payloads held in memory; above the budget, persistent bodies stay on disk only. */
   memBytes = 0;
+  readonly store = new PayloadStore();
   readonly memBudget: number;
   /** Scratch for outbound records (grown in 64 KiB steps, never shrunk). */
   scratch = new Uint8Array(1 << 16);
@@ -245,14 +247,11 @@ class Shard {
     const expiresAt = readU64(b, metaAt + META_EXPIRES_OFFSET);
     const readyAt = readU64(b, metaAt + META_READY_OFFSET);
     // One copy of meta+body into memory unless the message is persistent and memory is over budget.
-    let payload: Uint8Array | null = null;
+    // One copy of meta+body into the payload store, unless the message is persistent and memory is over budget.
+    let payload: number | null = null;
     if (!persist || this.memBytes < this.memBudget) {
-      // Buffer.allocUnsafe carves small payloads out of a pooled 8 KiB slab; a `new Uint8Array` above
-      // 64 B gets its own off-heap backing store (profiled: ~2.5 µs and most of this function's time).
-      const p = Buffer.allocUnsafe(o + len - metaAt);
-      p.set(b.subarray(metaAt, o + len));
-      payload = p;
-      this.memBytes += payload.length;
+      payload = this.store.put(b, metaAt, o + len);
+      this.memBytes += o + len - metaAt;
     }
     const opts = this.enqOpts;
     opts.expiresAt = expiresAt === 0 ? undefined : expiresAt;
@@ -268,7 +267,7 @@ class Shard {
       this.markDirty(sq);
       return;
     }
-    if (payload !== null) this.memBytes -= payload.length;
+    if (payload !== null) this.dropPayload(payload);
     this.rejects.push(pubSeq);
     if (r === 2 && sq.decl.deadLetterExchange !== undefined) {
       this.sendDeadLetter(sq, id, 'maxlen', 0, b, metaAt, metaLen, bodyAt, bodyLen, false);
@@ -336,13 +335,14 @@ class Shard {
 
   onDeliver(sq: ShardQueue, consumer: number, msgId: number, count: number, redelivered: boolean, payload: unknown): void {
     if (this.noAckConsumers.has(consumer)) this.autoAckIds.push(msgId);
-    this.writeMessage(EV_DELIVER, sq, msgId, payload, DLV_FIXED_SIZE, DLV_META_LEN_OFFSET, (s) => {
-      writeU32(s, DLV_CONSUMER_OFFSET, consumer);
-      writeU32(s, DLV_QUEUE_OFFSET, sq.id);
-      writeU64(s, DLV_MSG_OFFSET, msgId);
-      writeU32(s, DLV_COUNT_OFFSET, count);
-      writeU32(s, DLV_FLAGS_OFFSET, redelivered ? DLV_FLAG_REDELIVERED : 0);
-    });
+    const size = this.prepareMessage(sq, msgId, payload, DLV_FIXED_SIZE, DLV_META_LEN_OFFSET);
+    const s = this.scratch;
+    writeU32(s, DLV_CONSUMER_OFFSET, consumer);
+    writeU32(s, DLV_QUEUE_OFFSET, sq.id);
+    writeU64(s, DLV_MSG_OFFSET, msgId);
+    writeU32(s, DLV_COUNT_OFFSET, count);
+    writeU32(s, DLV_FLAGS_OFFSET, redelivered ? DLV_FLAG_REDELIVERED : 0);
+    this.out.write(EV_DELIVER, s, 0, size);
     this.logDelivery(sq, msgId, count);
   }
 
@@ -363,21 +363,25 @@ class Shard {
   }
 
   /**
-   * Writes a record of `fixed` bytes (filled by `fill`) followed by the
-   * message's meta and body, from memory or from the log. The fixed part's
-   * metaLen field is at `metaLenOffset`.
+   * Puts the message's meta and body (from the payload store or read back
+   * from the log) into the scratch buffer after `fixed` bytes, writes the
+   * meta length at `metaLenOffset`, and returns the record size. The caller
+   * fills the rest of the fixed part and writes the record. No allocation
+   * for in-memory messages.
    */
-  private writeMessage(type: number, sq: ShardQueue, msgId: number, payload: unknown, fixed: number, metaLenOffset: number, fill: (s: Uint8Array) => void): void {
+  private prepareMessage(sq: ShardQueue, msgId: number, payload: unknown, fixed: number, metaLenOffset: number): number {
     let metaLen: number;
     let size: number;
     let s: Uint8Array;
     if (payload !== null) {
-      const p = payload as Uint8Array;
-      // meta length: the payload is meta+body; the meta's own length is derivable from its fields.
-      metaLen = readU32(p, META_LENGTH_OFFSET);
-      size = fixed + p.length;
+      const ref = payload as number;
+      const chunk = this.store.chunk(ref);
+      const off = this.store.offset(ref);
+      const len = this.store.length(ref);
+      metaLen = readU32(chunk, off + META_LENGTH_OFFSET);
+      size = fixed + len;
       s = this.scratchFor(size);
-      s.set(p, fixed);
+      copyBytes(s, fixed, chunk, off, len);
     } else {
       const m = this.log.readMessage({ queueId: sq.id, messageId: msgId });
       metaLen = m.properties.length;
@@ -386,31 +390,36 @@ class Shard {
       s.set(m.properties, fixed);
       s.set(m.body, fixed + metaLen);
     }
-    fill(s);
     writeU32(s, metaLenOffset, metaLen);
-    this.out.write(type, s, 0, size);
+    return size;
+  }
+
+  private dropPayload(ref: number): void {
+    this.memBytes -= this.store.length(ref);
+    this.store.drop(ref);
   }
 
   onRemove(sq: ShardQueue, msgId: number, reason: RemoveReason, count: number, payload: unknown): void {
     const logged = this.isLogged(sq, msgId);
     const isDl = reason === 'rejected' || reason === 'expired' || reason === 'maxlen' || reason === 'delivery_limit';
     if (isDl && sq.decl.deadLetterExchange !== undefined) {
-      this.writeMessage(EV_DEAD_LETTER, sq, msgId, payload, DL_FIXED_SIZE, DL_META_LEN_OFFSET, (s) => {
-        writeU32(s, DL_QUEUE_OFFSET, sq.id);
-        writeU64(s, DL_MSG_OFFSET, msgId);
-        s[DL_REASON_OFFSET] = DL_REASONS.indexOf(reason as (typeof DL_REASONS)[number]);
-        s[DL_NEEDS_DONE_OFFSET] = logged ? 1 : 0;
-        s[DL_REASON_OFFSET + 2] = 0;
-        s[DL_REASON_OFFSET + 3] = 0;
-        writeU32(s, DL_COUNT_OFFSET, count);
-        writeU64(s, DL_TIME_OFFSET, this.now);
-      });
+      const size = this.prepareMessage(sq, msgId, payload, DL_FIXED_SIZE, DL_META_LEN_OFFSET);
+      const s = this.scratch;
+      writeU32(s, DL_QUEUE_OFFSET, sq.id);
+      writeU64(s, DL_MSG_OFFSET, msgId);
+      s[DL_REASON_OFFSET] = DL_REASONS.indexOf(reason as (typeof DL_REASONS)[number]);
+      s[DL_NEEDS_DONE_OFFSET] = logged ? 1 : 0;
+      s[DL_REASON_OFFSET + 2] = 0;
+      s[DL_REASON_OFFSET + 3] = 0;
+      writeU32(s, DL_COUNT_OFFSET, count);
+      writeU64(s, DL_TIME_OFFSET, this.now);
+      this.out.write(EV_DEAD_LETTER, s, 0, size);
       // A logged message stays unsettled until its dead-lettered copies are confirmed (OP_DL_DONE): a crash in between recovers it here.
       if (logged) this.dlPending.add(`${sq.id}:${msgId}`);
     } else if (logged) {
       this.log.appendSettle(sq.id, msgId, settleReasonOf(reason));
     }
-    if (payload !== null) this.memBytes -= (payload as Uint8Array).length;
+    if (payload !== null) this.dropPayload(payload as number);
   }
 
   private sendDeadLetter(sq: ShardQueue, msgId: number, reason: (typeof DL_REASONS)[number], count: number,
@@ -540,14 +549,15 @@ class Shard {
         // A no-ack get takes the message under a transient owner and acks it once written: its body may have to be read from the log first.
         const owner = (r.owner as number | null) ?? null;
         if (!sq.queue.get(this.now, owner ?? NO_ACK_OWNER, g)) return { empty: true };
-        this.writeMessage(EV_GOT, sq, g.id, g.payload, GOT_FIXED_SIZE, GOT_META_LEN_OFFSET, (s) => {
-          writeU32(s, GOT_REQ_OFFSET, reqId);
-          writeU32(s, GOT_QUEUE_OFFSET, sq.id);
-          writeU64(s, GOT_MSG_OFFSET, g.id);
-          writeU32(s, GOT_COUNT_OFFSET, g.deliveryCount);
-          writeU32(s, GOT_FLAGS_OFFSET, g.redelivered ? DLV_FLAG_REDELIVERED : 0);
-          writeU32(s, GOT_REMAINING_OFFSET, g.remaining);
-        });
+        const size = this.prepareMessage(sq, g.id, g.payload, GOT_FIXED_SIZE, GOT_META_LEN_OFFSET);
+        const s = this.scratch;
+        writeU32(s, GOT_REQ_OFFSET, reqId);
+        writeU32(s, GOT_QUEUE_OFFSET, sq.id);
+        writeU64(s, GOT_MSG_OFFSET, g.id);
+        writeU32(s, GOT_COUNT_OFFSET, g.deliveryCount);
+        writeU32(s, GOT_FLAGS_OFFSET, g.redelivered ? DLV_FLAG_REDELIVERED : 0);
+        writeU32(s, GOT_REMAINING_OFFSET, g.remaining);
+        this.out.write(EV_GOT, s, 0, size);
         if (owner === null) sq.queue.ack(g.id);
         else this.logDelivery(sq, g.id, g.deliveryCount);
         return NO_REPLY;
@@ -559,9 +569,10 @@ class Shard {
           let body: Uint8Array;
           let meta: Uint8Array;
           if (m.payload !== null) {
-            const p = m.payload as Uint8Array;
-            meta = p.subarray(0, readU32(p, META_LENGTH_OFFSET));
-            body = p.subarray(meta.length);
+            const ref = m.payload as number;
+            const all = this.store.chunk(ref).subarray(this.store.offset(ref), this.store.offset(ref) + this.store.length(ref));
+            meta = all.subarray(0, readU32(all, META_LENGTH_OFFSET));
+            body = all.subarray(meta.length);
           } else {
             const stored = this.log.readMessage({ queueId: sq.id, messageId: m.id });
             meta = stored.properties;
@@ -633,6 +644,13 @@ class Shard {
 }
 
 const NO_REPLY = Symbol('no reply');
+
+/** dst[at..] = src[from, from+len): a loop for small copies (no view allocated), set() above. */
+function copyBytes(dst: Uint8Array, at: number, src: Uint8Array, from: number, len: number): void {
+  if (len <= 256) {
+    for (let i = 0; i < len; i++) dst[at + i] = src[from + i]!;
+  } else dst.set(src.subarray(from, from + len), at);
+}
 /** Owner of a message taken by a no-ack get for the instant before it is acked. */
 const NO_ACK_OWNER = 0xffffffff;
 
