@@ -282,7 +282,7 @@ class Shard {
    * pending when it starts.
    */
   private sendConfirms(): void {
-    const durable = this.log.durableSequence;
+    const durable = this.log.confirmableSequence;
     while (this.cfHead < this.cfLog.length && this.cfLog[this.cfHead]! <= durable) this.cfHead++;
     const pending = this.cfHead < this.cfLog.length;
     const through = pending ? this.cfPub[this.cfHead]! - 1 : this.pubSeq;

@@ -436,6 +436,15 @@ export class SegmentedLog {
     return this.lastSeq;
   }
 
+  /**
+   * Last sequence as durable as the fsync policy promises — what a confirm may
+   * be sent for: fdatasynced under `always`, written to the kernel under
+   * `interval` and `never` (docs/log-format.md §6). No allocation.
+   */
+  get confirmableSequence(): number {
+    return this.policy === 'always' ? this.durability.durableSeq : this.durability.writtenSeq;
+  }
+
   /** Last sequence covered by a completed fdatasync (no allocation, unlike `stats`). */
   get durableSequence(): number {
     return this.durability.durableSeq;

@@ -426,6 +426,23 @@ test('a shard that dies is reported, its queues refuse work, the others keep ser
   }
 });
 
+for (const fsync of ['always', 'interval', 'never'] as const) {
+  test(`persistent confirms resolve under fsync=${fsync} (and the messages are there after reopen)`, async () => {
+    const dir = tempDir();
+    try {
+      let b = await openBroker({ dir, fsync, fsyncIntervalMs: 20 });
+      await b.declareQueue('f');
+      await Promise.all(Array.from({ length: 2000 }, (_, i) => b.send('f', String(i))));
+      await b.close();
+      b = await openBroker({ dir, fsync });
+      assert.is((await b.stats()).queues['f']!.ready, 2000);
+      await b.close();
+    } finally {
+      removeDir(dir);
+    }
+  });
+}
+
 test('close leaves no handle: the process can exit', async () => {
   const b = await openBroker();
   await b.declareQueue('x', { durable: false });
