@@ -79,6 +79,11 @@ export class Outbox {
   }
 
   private async drainSpill(): Promise<void> {
+    // Start after the caller has stored this promise in `draining`: run
+    // synchronously to the end (the ring had room again by now), the finally
+    // below would clear `draining` first and the caller would then set it to
+    // a settled promise, and no later spill would ever start a drain again.
+    await null;
     // Whatever is in the ring already must become visible, or the consumer
     // never frees the space we wait for.
     this.ring.publish();
