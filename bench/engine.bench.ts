@@ -50,6 +50,27 @@ function namesPerShard(prefix: string, shards: number): string[] {
 
 const yieldNow = (): Promise<void> => new Promise((r) => setImmediate(r));
 
+/**
+ * Awaits `done`, failing (with the broker's stats) if `progress()` stops
+ * moving for 10 s: a stalled pipeline is a bug to report, not a hang.
+ */
+async function watch(b: Broker, done: Promise<void>, progress: () => number, what: string): Promise<void> {
+  let last = -1;
+  let since = Date.now();
+  let finished = false;
+  void done.then(() => { finished = true; });
+  while (!finished) {
+    await new Promise((r) => setTimeout(r, 100));
+    const p = progress();
+    if (p !== last) { last = p; since = Date.now(); continue; }
+    if (!finished && Date.now() - since > 10_000) {
+      const st = await b.stats();
+      const q = Object.fromEntries(Object.entries(st.queues).map(([k, v]) => [k, { ready: v.ready, unacked: v.unacked, routed: v.counters.routed, delivered: v.counters.delivered, acked: v.counters.acked }]));
+      throw new Error(`${what}: no progress for 10 s at ${p}; queues ${JSON.stringify(q)}; shards ${JSON.stringify(st.shards.map((x) => x.ringSpilled))}`);
+    }
+  }
+}
+
 function singleThreadBound(n: number, payload: number): number {
   const body = Buffer.alloc(payload, 1);
   const q: Buffer[] = [];
@@ -87,7 +108,7 @@ async function transient(root: string, shards: number, n: number, payload: numbe
       if (!c.written) await b.drained();
       if ((i & 4095) === 4095) await yieldNow();
     }
-    await finished;
+    await watch(b, finished, () => acked, 'transient');
     const s = (performance.now() - t0) / 1000;
     failIfNot(acked === n, `transient: acked ${acked} of ${n}`);
     return n / s;
@@ -156,7 +177,7 @@ async function fanout(root: string, shards: number, n: number, payload: number):
       if (!c.written) await b.drained();
       if ((i & 4095) === 4095) await yieldNow();
     }
-    await finished;
+    await watch(b, finished, () => got, 'fanout-4');
     const s = (performance.now() - t0) / 1000;
     return (4 * n) / s;
   } finally {
@@ -215,7 +236,7 @@ async function backlogDrain(root: string, shards: number, n: number, payload: nu
     const finished = new Promise<void>((r) => { done = r; });
     const t0 = performance.now();
     for (const q of queues) await b.consume(q, (m) => { m.ack(); if (++got === n) done(); }, { prefetch: 2000 });
-    await finished;
+    await watch(b, finished, () => got, 'backlog-drain');
     return n / ((performance.now() - t0) / 1000);
   } finally {
     await b.close();

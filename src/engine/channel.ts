@@ -52,7 +52,10 @@ export class Outbox {
     const len = end - start;
     if (len > this.maxBody) return this.writeFragmented(type, src, start, end);
     if (this.spillTypes.length === 0 && this.ring.tryWrite(type, src, start, end)) return true;
-    this.spill(type, src.slice(start, end));
+    // A copy: callers reuse their buffer at once (and Buffer#slice would be a view, not a copy).
+    const copy = new Uint8Array(len);
+    copy.set(src.subarray(start, end));
+    this.spill(type, copy);
     return false;
   }
 

@@ -443,6 +443,32 @@ for (const fsync of ['always', 'interval', 'never'] as const) {
   });
 }
 
+test('ack multiple settles every earlier delivery of the consumer; delete if-unused / if-empty; auto-delete', async () => {
+  await withBroker(async (b) => {
+    await b.declareQueue('m');
+    for (let i = 0; i < 5; i++) await b.send('m', String(i));
+    const held: Message[] = [];
+    const c = await b.consume('m', (msg) => { held.push(msg); }, { prefetch: 5 });
+    await waitFor(() => held.length === 5, 'five held');
+    held[3]!.ack(true);
+    await b.quiesce();
+    let s = (await b.stats()).queues['m']!;
+    assert.is(s.unacked, 1, 'ack(multiple) on the 4th settled 0..3');
+    assert.is(s.counters.acked, 4);
+    await rejects(b.deleteQueue('m', { ifUnused: true }), 'ERR_PRECONDITION');
+    held[4]!.nack({ requeue: true });
+    await c.cancel();
+    await rejects(b.deleteQueue('m', { ifEmpty: true }), 'ERR_PRECONDITION');
+    assert.is(await b.deleteQueue('m'), 1);
+    await rejects(b.get('m'), 'ERR_NOT_FOUND');
+    await b.declareQueue('ad', { autoDelete: true, durable: false });
+    const c2 = await b.consume('ad', () => {});
+    await c2.cancel();
+    await rejects(b.get('ad'), 'ERR_NOT_FOUND');
+    s = (await b.stats()).queues['m'] ?? s;
+  });
+});
+
 test('close leaves no handle: the process can exit', async () => {
   const b = await openBroker();
   await b.declareQueue('x', { durable: false });

@@ -85,4 +85,26 @@ test('a spill whose drain completes at once does not wedge later spills', async 
   assert.equal(got, ['1:first', '1:second']);
 });
 
+test('a spilled record is a copy: the caller may reuse its buffer at once (Buffer source)', async () => {
+  const sab = createRing(64 * 1024, { maxBody: 8 * 1024 });
+  const outbox = new Outbox(sab);
+  const inbox = new Inbox(sab);
+  const scratch = Buffer.alloc(64); // like the broker's reused publish buffer
+  const sent: string[] = [];
+  for (let i = 0; i < 3000; i++) {
+    scratch.fill(0x2e);
+    scratch.write(`record ${i}`);
+    outbox.write(9, scratch, 0, 40);
+    sent.push(`9:${scratch.toString('utf8', 0, 40)}`);
+  }
+  outbox.publish();
+  const got: string[] = [];
+  const until = Date.now() + 5000;
+  while (got.length < sent.length && Date.now() < until) {
+    collect(inbox, got);
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  assert.equal(got, sent);
+});
+
 test.run();
