@@ -55,7 +55,12 @@ export class PayloadStore {
     chunk[at + 1] = len >>> 8;
     chunk[at + 2] = len >>> 16;
     chunk[at + 3] = len >>> 24;
-    chunk.set(start === 0 && end === src.length ? src : src.subarray(start, end), at + LEN_SIZE);
+    // Small payloads by a loop: `set` from a view of shared memory (the ring) takes a slow path
+    // (profiled: 0.6 µs for ~100 B, the shard's top item) and allocates the view.
+    if (len <= 512) {
+      const to = at + LEN_SIZE - start;
+      for (let i = start; i < end; i++) chunk[to + i] = src[i]!;
+    } else chunk.set(start === 0 && end === src.length ? src : src.subarray(start, end), at + LEN_SIZE);
   }
 
   private newChunk(size: number): number {
