@@ -1,7 +1,8 @@
 /**
  * Child process of test/unit/native-free.test.ts, run with the no-native hook
  * preloaded. `engine` exercises what the engine loads and runs today: the
- * public API, a ring between two threads, and a piscina pool. The `control-*`
+ * public API, a ring between two threads, a piscina pool, the log, and the
+ * embedded Broker (shard workers, a restart). The `control-*`
  * modes make a native load happen on purpose, to show the hook sees it.
  */
 import { Worker } from 'node:worker_threads';
@@ -65,11 +66,31 @@ async function logRoundTrip(): Promise<void> {
   }
 }
 
+/** The embedded Broker: shard workers, rings, logs, topology, a restart (recovery on the pool). */
+async function brokerRoundTrip(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'ringmq-native-free-broker-'));
+  try {
+    let b = await api.Broker.open({ dir, shards: 2 });
+    await b.declareExchange('x', 'topic');
+    await b.declareQueue('q');
+    await b.bindQueue('q', 'x', 'a.#');
+    for (let i = 0; i < 200; i++) await b.publish('x', 'a.b', `m${i}`);
+    await b.close();
+    b = await api.Broker.open({ dir, shards: 2 });
+    let n = 0;
+    await new Promise<void>((resolve) => { void b.consume('q', (m) => { m.ack(); if (++n === 200) resolve(); }); });
+    await b.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 if (mode === 'engine') {
-  if (typeof api.RingProducer !== 'function') throw new Error('public API missing');
+  if (typeof api.RingProducer !== 'function' || typeof api.Broker !== 'function') throw new Error('public API missing');
   await ringAcrossThreads();
   await piscinaPool(0);
   await logRoundTrip();
+  await brokerRoundTrip();
   console.log('ENGINE-OK');
 } else if (mode === 'control-dlopen') {
   // A native load in a worker thread: the hook must see it there too.
