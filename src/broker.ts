@@ -31,7 +31,7 @@ import {
   GOT_QUEUE_OFFSET, GOT_REMAINING_OFFSET, GOT_REQ_OFFSET, OP_DL_DONE, OP_PUBLISH, OP_SETTLE, PUB_FIXED_SIZE, PUB_FLAG_PERSISTENT,
   PUB_FLAGS_OFFSET, PUB_META_LEN_OFFSET, PUB_QUEUE_OFFSET, PUB_RESERVED_OFFSET, SETTLE_KIND_OFFSET, SETTLE_MSG_OFFSET,
   SETTLE_MULTIPLE_OFFSET, SETTLE_OWNER_OFFSET, SETTLE_QUEUE_OFFSET, SETTLE_REQUEUE_OFFSET, SETTLE_SIZE, SettleKind,
-  readU32, readU64, writeU32, writeU64,
+  readU32, readU64, writeU32, writeU64, META_PUBLISHED_OFFSET,
 } from './engine/ops.js';
 import { metaExpiresAt, metaPersistent, metaProperties, metaPublishedAt, metaRoute, writeMeta } from './engine/meta.js';
 import { Router, RouterError, type ExchangeDef, type ExchangeType } from './engine/router.js';
@@ -173,35 +173,47 @@ export type MessageHandler = (msg: Message) => void | Promise<void>;
  * `exchange` and `routingKey` are decoded on first access.
  */
 export class Message {
-  readonly body: Buffer;
   readonly queue: string;
   readonly redelivered: boolean;
   /** Times the message was returned to its queue before this delivery (x-delivery-count). */
   readonly deliveryCount: number;
   /** Messages left in the queue (get only; -1 otherwise). */
   readonly messageCount: number;
-  /** @internal */ readonly meta: Buffer;
   /** @internal */ readonly queueId: number;
   /** @internal */ readonly msgId: number;
   /** @internal */ readonly owner: number;
   /** @internal */ settled: boolean;
   /** @internal */ readonly broker: Broker | null;
+  /** The message's own copy of meta + body; views of it are made on first use. */
+  private readonly raw: Buffer;
+  private readonly metaLen: number;
+  private bodyView: Buffer | null = null;
+  private metaView: Buffer | null = null;
   private props: BasicProperties | null = null;
   private route: { exchange: string; routingKey: string } | null = null;
 
-  constructor(broker: Broker | null, queue: string, queueId: number, msgId: number, owner: number, meta: Buffer, body: Buffer,
+  constructor(broker: Broker | null, queue: string, queueId: number, msgId: number, owner: number, raw: Buffer, metaLen: number,
     redelivered: boolean, deliveryCount: number, messageCount: number, settled: boolean) {
     this.broker = broker;
     this.queue = queue;
     this.queueId = queueId;
     this.msgId = msgId;
     this.owner = owner;
-    this.meta = meta;
-    this.body = body;
+    this.raw = raw;
+    this.metaLen = metaLen;
     this.redelivered = redelivered;
     this.deliveryCount = deliveryCount;
     this.messageCount = messageCount;
     this.settled = settled;
+  }
+
+  /** The body (the message's own copy). */
+  get body(): Buffer {
+    return (this.bodyView ??= this.raw.subarray(this.metaLen));
+  }
+  /** @internal The engine's envelope (docs/log-format.md §4.1). */
+  get meta(): Buffer {
+    return (this.metaView ??= this.raw.subarray(0, this.metaLen));
   }
 
   get properties(): BasicProperties {
@@ -418,6 +430,11 @@ export class Broker extends EventEmitter {
   private readonly gets = new Map<number, { resolve: (m: Message | null) => void; queue: string; noAck: boolean; owner: number }>();
   private readonly w = new Writer(1 << 16);
   private readonly routeOut: string[] = [];
+  /** The meta of the last plain message (no properties, TTL or delay), and where it went. */
+  private metaCache: Uint8Array | null = null;
+  private metaCacheExchange = '';
+  private metaCacheKey = '';
+  private metaCachePersistent = false;
   private readonly settleRec = new Uint8Array(SETTLE_SIZE);
   private readonly dlDoneRec = new Uint8Array(DL_DONE_SIZE);
   private flushScheduled = false;
@@ -764,7 +781,26 @@ export class Broker extends EventEmitter {
     w.reset();
     w.ensure(PUB_FIXED_SIZE);
     w.pos = PUB_FIXED_SIZE;
-    const metaLen = writeMeta(w, now, expiresAt, readyAt, persistent, exchange, routingKey, props);
+    let metaLen: number;
+    if ((props === undefined || props === PERSISTENT_ONLY) && expiresAt === 0 && readyAt === 0) {
+      // A plain message: its meta differs from the last plain one to the same place only in the time.
+      if (this.metaCache !== null && exchange === this.metaCacheExchange && routingKey === this.metaCacheKey && persistent === this.metaCachePersistent) {
+        metaLen = this.metaCache.length;
+        w.ensure(metaLen);
+        w.buf.set(this.metaCache, w.pos);
+        writeU64(w.buf, w.pos + META_PUBLISHED_OFFSET, now);
+        w.pos += metaLen;
+      } else {
+        const at = w.pos;
+        metaLen = writeMeta(w, now, 0, 0, persistent, exchange, routingKey, props);
+        this.metaCache = Uint8Array.prototype.slice.call(w.buf, at, at + metaLen);
+        this.metaCacheExchange = exchange;
+        this.metaCacheKey = routingKey;
+        this.metaCachePersistent = persistent;
+      }
+    } else {
+      metaLen = writeMeta(w, now, expiresAt, readyAt, persistent, exchange, routingKey, props);
+    }
     const bodyLen = bodyEnd - bodyStart;
     w.ensure(bodyLen);
     w.buf.set(bodyStart === 0 && bodyEnd === body.length ? body : body.subarray(bodyStart, bodyEnd), w.pos);
@@ -933,9 +969,7 @@ export class Broker extends EventEmitter {
     }
     const metaLen = readU32(b, o + DLV_META_LEN_OFFSET);
     // One copy out of the ring: meta and body share it.
-    const copy = Buffer.allocUnsafe(len - DLV_FIXED_SIZE);
-    copy.set(b.subarray(o + DLV_FIXED_SIZE, o + len));
-    const m = new Message(this, c.queue, queueId, msgId, tag, copy.subarray(0, metaLen), copy.subarray(metaLen),
+    const m = new Message(this, c.queue, queueId, msgId, tag, copyOut(b, o + DLV_FIXED_SIZE, o + len), metaLen,
       (readU32(b, o + DLV_FLAGS_OFFSET) & DLV_FLAG_REDELIVERED) !== 0, readU32(b, o + DLV_COUNT_OFFSET), -1, c.noAck);
     this.runHandler(c, m);
   }
@@ -964,9 +998,7 @@ export class Broker extends EventEmitter {
     if (g === undefined) return;
     this.gets.delete(key);
     const metaLen = readU32(b, o + GOT_META_LEN_OFFSET);
-    const copy = Buffer.allocUnsafe(len - GOT_FIXED_SIZE);
-    copy.set(b.subarray(o + GOT_FIXED_SIZE, o + len));
-    const m = new Message(this, g.queue, readU32(b, o + GOT_QUEUE_OFFSET), readU64(b, o + GOT_MSG_OFFSET), g.owner, copy.subarray(0, metaLen), copy.subarray(metaLen),
+    const m = new Message(this, g.queue, readU32(b, o + GOT_QUEUE_OFFSET), readU64(b, o + GOT_MSG_OFFSET), g.owner, copyOut(b, o + GOT_FIXED_SIZE, o + len), metaLen,
       (readU32(b, o + GOT_FLAGS_OFFSET) & DLV_FLAG_REDELIVERED) !== 0, readU32(b, o + GOT_COUNT_OFFSET), readU32(b, o + GOT_REMAINING_OFFSET), g.noAck);
     h.settleRequest(reqId, true, { empty: false });
     g.resolve(m);
@@ -1268,6 +1300,19 @@ export class Broker extends EventEmitter {
 
 // ---- helpers ------------------------------------------------------------------------------
 
+/**
+ * A Buffer copy of b[start, end) (b is usually ring memory). Small copies by
+ * a loop: `set` from a view of shared memory takes a slow path and the view
+ * is one more allocation.
+ */
+function copyOut(b: Uint8Array, start: number, end: number): Buffer {
+  const n = end - start;
+  const out = Buffer.allocUnsafe(n);
+  if (n <= 512) for (let i = 0; i < n; i++) out[i] = b[start + i]!;
+  else out.set(b.subarray(start, end));
+  return out;
+}
+
 function plainValue(v: FieldValue): unknown {
   if (v instanceof Typed) {
     if (v.type === 'T') return new Date(Number(v.value as bigint) * 1000);
@@ -1295,7 +1340,15 @@ function checkMs(v: number, what: string): number {
   return Math.floor(v);
 }
 
+/** The properties of a plain persistent message: shared, never mutated. */
+const PERSISTENT_ONLY: BasicProperties = Object.freeze({ deliveryMode: 2 });
+
 function propsOf(o: PublishOptions): BasicProperties | undefined {
+  if (o.contentType === undefined && o.contentEncoding === undefined && o.headers === undefined && o.priority === undefined
+    && o.correlationId === undefined && o.replyTo === undefined && o.messageId === undefined && o.timestamp === undefined
+    && o.type === undefined && o.userId === undefined && o.appId === undefined && o.expiration === undefined) {
+    return o.persistent !== false ? PERSISTENT_ONLY : undefined;
+  }
   let p: BasicProperties | undefined;
   const set = <K extends keyof BasicProperties>(k: K, v: BasicProperties[K] | undefined): void => {
     if (v !== undefined) (p ??= {})[k] = v;
