@@ -24,17 +24,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { Broker } from '../src/broker.js';
+import { shardOf } from '../src/engine/placement.js';
 import type { BenchOptions, BenchResult, Suite } from './_util.js';
 import { failIfNot, median, percentile } from './_util.js';
 
-const fnv1a = (s: string): number => {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-};
 
 /** Queue names that land one on each shard (the broker places a queue by FNV-1a of its name). */
 function namesPerShard(prefix: string, shards: number): string[] {
@@ -42,7 +35,7 @@ function namesPerShard(prefix: string, shards: number): string[] {
   for (let s = 0; s < shards; s++) {
     for (let i = 0; ; i++) {
       const n = `${prefix}-${s}-${i}`;
-      if (fnv1a(n) % shards === s) { out.push(n); break; }
+      if (shardOf(n, shards) === s) { out.push(n); break; }
     }
   }
   return out;

@@ -36,6 +36,7 @@ import {
 import { metaExpiresAt, metaPersistent, metaProperties, metaPublishedAt, metaRoute, writeMeta } from './engine/meta.js';
 import { Router, RouterError, type ExchangeDef, type ExchangeType } from './engine/router.js';
 import { ShardHost } from './engine/shard-host.js';
+import { shardOf } from './engine/placement.js';
 import { manualClock, systemClock, type Clock } from './engine/clock.js';
 import type { QueueDecl } from './engine/shard-types.js';
 import { SegmentedLog } from './log/segmented-log.js';
@@ -403,14 +404,6 @@ const KIND_NAMES: ExchangeType[] = ['direct', 'fanout', 'topic', 'headers'];
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder();
 
-function fnv1a(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}
 
 export class Broker extends EventEmitter {
   readonly dir: string;
@@ -597,7 +590,7 @@ export class Broker extends EventEmitter {
     put('redeliveryDelay', num(o.redeliveryDelay, 'redeliveryDelay'));
     const exclusive = o.exclusive === true;
     const decl: QueueDecl = {
-      id: this.nextQueueId++, name, shard: fnv1a(name) % this.shardCount,
+      id: this.nextQueueId++, name, shard: shardOf(name, this.shardCount),
       durable: o.durable !== false && !exclusive, exclusive, autoDelete: o.autoDelete === true, args,
     };
     if (o.deadLetterExchange !== undefined) decl.deadLetterExchange = o.deadLetterExchange;
