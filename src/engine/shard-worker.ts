@@ -111,6 +111,8 @@ class Shard {
   /** Rebuilds the durable queues from the log; settles messages of queues that no longer exist. */
   private recover(): unknown {
     const log = this.log;
+    // Test only (`ringmq fuzz --self-check`): a planted bug that loses the first recovered message. Off unless the variable is set.
+    let plantedDrop = process.env.RINGMQ_PLANT_BUG === 'drop-confirmed-on-recovery';
     let maxId = 0;
     let messages = 0;
     let dropped = 0;
@@ -133,6 +135,10 @@ class Shard {
         const expiresAt = readU64(m.properties, META_EXPIRES_OFFSET);
         const readyAt = readU64(m.properties, META_READY_OFFSET);
         const limit = sq.decl.args.deliveryLimit;
+        if (plantedDrop) {
+          plantedDrop = false;
+          continue;
+        }
         if (limit !== undefined && e.count > limit) {
           // Its last delivery failed by the crash and that was one too many: dead-letter it now (G2).
           this.recoveredOverLimit.push({ sq, id: e.id, count: e.count });
