@@ -102,6 +102,8 @@ interface Copy {
   origin: string | null;
   status: Status;
   settledEpoch: number;
+  /** Event index of the settle (or dead-lettering). */
+  settledAt: number;
   settledBy: string | null;
   holder: string | null;
   tag: number;
@@ -267,13 +269,20 @@ class Checker {
         return;
       }
       case 'delete': {
-        for (const c of this.copiesOf(ev.q)) if (c.status === 'ready' || c.status === 'unacked') { c.excuse ??= 'queue deleted'; c.status = 'gone'; }
+        for (const c of this.copiesOf(ev.q)) {
+          if (c.status === 'ready' || c.status === 'unacked') { c.excuse ??= 'queue deleted'; c.status = 'gone'; }
+          // A dead letter still on its way when its queue goes has nowhere to go (dropped, as RabbitMQ does),
+          // unless a quiet point since its reject shows it was processed already.
+          if (c.status === 'dead' && c.dlArrived === 0 && c.settledAt > this.lastQuiet) c.excuse ??= 'queue deleted before its dead letter was processed';
+        }
         const q = this.queues.get(ev.q);
         if (q) q.gone = true;
         this.router.removeQueue(ev.q);
         return;
       }
-      case 'kill': return this.endEpoch('kill');
+      case 'kill':
+        this.kills.push(ev.i);
+        return this.endEpoch('kill');
       case 'close': return this.endEpoch('close');
       case 'torn': {
         for (const c of this.lastEnded) {
@@ -304,6 +313,8 @@ class Checker {
   private awaitingBaseline = true;
   /** (epoch|queue) where the broker's routed count disagreed with the history's routing (a G8 suspect). */
   private readonly misrouted = new Set<string>();
+  private readonly kills: number[] = [];
+  private lastQuiet = -1;
   /** noAck consumers cancelled or released, per queue (context for a loss). */
   private readonly noAckReleases = new Map<string, { c: string; i: number }[]>();
 
@@ -344,7 +355,7 @@ class Checker {
 
   private newCopy(key: string, m: number, q: string, pub: Pub, origin: string | null): Copy {
     const c: Copy = {
-      key, m, q, pub, origin, status: 'ready', settledEpoch: -1, settledBy: null, holder: null, tag: -1, deliveries: 0, lastCount: 0,
+      key, m, q, pub, origin, status: 'ready', settledEpoch: -1, settledAt: -1, settledBy: null, holder: null, tag: -1, deliveries: 0, lastCount: 0,
       mayRedeliver: false, mustReturn: null, crashes: 0, cleanRestarts: 0, countUncertain: false, excuse: null, rejectSent: false,
       dlArrived: 0, dlArrivedEpoch: -1,
     };
@@ -430,6 +441,7 @@ class Checker {
         if (oc.status !== 'unacked') {
           oc.status = 'dead';
           oc.settledEpoch = ev.e;
+          oc.settledAt = ev.i;
           oc.mustReturn = null;
         }
       }
@@ -564,6 +576,7 @@ class Checker {
     copy.status = 'dead';
     copy.rejectSent = true;
     copy.settledEpoch = ev.e;
+    copy.settledAt = ev.i;
     this.ep.rejects.set(copy.q, (this.ep.rejects.get(copy.q) ?? 0) + 1);
   }
 
@@ -681,6 +694,7 @@ class Checker {
       this.awaitingBaseline = false;
       return;
     }
+    this.lastQuiet = ev.i;
     if (!ev.clean) return;
     for (const [name, s] of Object.entries(ev.queues)) {
       const q = this.queues.get(name);
@@ -773,6 +787,11 @@ class Checker {
   /** Which guarantee promised this copy would be accounted for (null: none applies). */
   private lossGuarantee(copy: Copy, q: QState): Guarantee | null {
     if (copy.mustReturn !== null && !copy.mustReturn.optional) return 'G2';
+    if (copy.status === 'dead') {
+      // Rejected (or dead-lettered) and its dead letter never seen: G7, or G1 if a kill came in between.
+      if (!this.kills.some((k) => k > copy.settledAt)) return 'G7';
+      return copy.pub.persistent && copy.pub.confirmed === true ? 'G1' : null;
+    }
     const spec = q.spec;
     if (copy.crashes + copy.cleanRestarts > 0) {
       return spec.durable && !spec.exclusive && copy.pub.persistent && (copy.pub.confirmed === true || copy.origin !== null || copy.crashes === 0) ? 'G1' : null;
