@@ -481,7 +481,7 @@ class Checker {
     const pub = copy.pub;
     if (q === undefined || q.gone) return; // a deleted queue's last deliveries: nothing to hold it to
     // Integrity: the message delivered is the message published.
-    if (ev.crc !== pub.crc || ev.len !== pub.len) {
+    if (copy.origin === null && (ev.crc !== pub.crc || ev.len !== pub.len)) {
       this.fail(copy.crashes > 0 ? 'G1' : 'G3', `message ${ev.m} delivered from ${ev.q} with a different body (${ev.len} B crc ${ev.crc}; published ${pub.len} B crc ${pub.crc})`, ev.m, ev.q);
     }
     // G3: once, unless a failure allows another delivery.
@@ -815,7 +815,7 @@ class Checker {
     if (copy.pub.confirmed === false) return null; // refused (reject-publish): the publisher knows
     if (!hasDlx) {
       if (spec.messageTtl !== undefined || copy.pub.expiration !== undefined) return null; // may have expired (no dead-letter exchange to show it)
-      if (spec.maxLength !== undefined) return null; // dropped by overflow
+      if (spec.maxLength !== undefined && (spec.overflow ?? 'drop-head') === 'drop-head') return null; // dropped from the head by overflow
       const L = spec.deliveryLimit;
       if (L !== undefined && (copy.crashes > 0 || copy.countUncertain || copy.lastCount + 1 > L)) return null;
     }

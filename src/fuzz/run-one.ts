@@ -61,7 +61,7 @@ export function replayCommand(o: Pick<RunOneOptions, 'seed' | 'target' | 'url' |
   if (o.steps !== undefined) parts.push('--steps', String(o.steps));
   if (o.avoid !== undefined && o.avoid.length > 0) parts.push('--avoid', o.avoid.join(','));
   const cmd = parts.join(' ');
-  return o.plantedBug !== undefined ? `RINGMQ_PLANT_BUG=${o.plantedBug} ${cmd} (planted bug)` : cmd;
+  return o.plantedBug !== undefined ? `RINGMQ_PLANT_BUG=${o.plantedBug} ${cmd}` : cmd;
 }
 
 async function makeTarget(o: RunOneOptions, dir: string, wl: ReturnType<typeof generateWorkload>): Promise<Target> {

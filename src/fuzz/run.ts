@@ -13,7 +13,7 @@ import { GUARANTEE_NAMES, GUARANTEES, type Guarantee } from './checker.js';
 import { P_CRASHES, P_FIELDS, P_OPS, P_RUNS, P_VIOLATIONS } from './driver.js';
 import { runSeed } from './prng.js';
 import type { RunOneOptions, RunResult } from './run-one.js';
-import { ALL_FAULTS, type Fault } from './workload.js';
+import type { Fault, KnownBug } from './workload.js';
 
 export interface FuzzOptions {
   seconds?: number;
@@ -28,6 +28,7 @@ export interface FuzzOptions {
   jobs?: number;
   json?: boolean;
   plantedBug?: string;
+  avoid?: KnownBug[];
   /** Stop at the first violation (self-check). */
   stopOnViolation?: boolean;
   out?: NodeJS.WritableStream;
@@ -87,6 +88,7 @@ export async function fuzz(o: FuzzOptions): Promise<FuzzSummary> {
       if (o.faults !== undefined) task.faults = o.faults;
       if (o.steps !== undefined) task.steps = o.steps;
       if (o.plantedBug !== undefined) task.plantedBug = o.plantedBug;
+      if (o.avoid !== undefined) task.avoid = o.avoid;
       const p = (pool.run(task) as Promise<RunResult>).then((r) => {
         results.push(r);
         Atomics.add(progress, P_RUNS, 1);
@@ -176,12 +178,4 @@ export function formatSummary(s: FuzzSummary): string {
   }
   lines.push(total === 0 && s.failures === 0 ? '  no violations' : `  ${n(total)} violation(s), ${n(s.failures)} failed run(s): see above`);
   return lines.join('\n') + '\n';
-}
-
-export function parseFaults(v: string): Fault[] {
-  if (v === 'none' || v === '') return [];
-  if (v === 'all') return [...ALL_FAULTS];
-  const fs = v.split(',').map((s) => s.trim()).filter(Boolean);
-  for (const f of fs) if (!(ALL_FAULTS as readonly string[]).includes(f)) throw new RangeError(`unknown fault '${f}' (known: ${ALL_FAULTS.join(', ')}, all, none)`);
-  return fs as Fault[];
 }

@@ -23,8 +23,34 @@ test('serve rejects a bad port, fsync policy, shard count and stray arguments', 
 });
 
 test('fuzz parses seconds and a signed seed', () => {
-  assert.equal(parseFuzzArgs(['--seconds', '5', '--seed=-42']), { seconds: 5, seed: -42 });
+  const a = parseFuzzArgs(['--seconds', '5', '--seed=-42']);
+  assert.ok(a !== 'help');
+  assert.is(a.seconds, 5);
+  assert.is(a.seed, -42);
+  assert.is(a.target, 'embedded');
   assert.throws(() => parseFuzzArgs(['--seed', '1.5']), (e: Error) => e instanceof UsageError);
+});
+
+test('fuzz: 60 s by default; --runs, --replay, --faults, --target, --url, --self-check', () => {
+  const d = parseFuzzArgs([]);
+  assert.ok(d !== 'help');
+  assert.is(d.seconds, 60);
+  const r = parseFuzzArgs(['--runs', '3', '--faults', 'kill,torn', '--fsync', 'always', '--json']);
+  assert.ok(r !== 'help');
+  assert.is(r.seconds, undefined);
+  assert.is(r.runs, 3);
+  assert.equal(r.faults, ['kill', 'torn']);
+  assert.is(r.json, true);
+  const p = parseFuzzArgs(['--replay', '77', '--target', 'amqp', '--url', 'amqp://localhost']);
+  assert.ok(p !== 'help');
+  assert.is(p.replay, 77);
+  assert.is(p.seconds, undefined);
+  assert.is(p.url, 'amqp://localhost');
+  const s = parseFuzzArgs(['--self-check']);
+  assert.ok(s !== 'help' && s.selfCheck);
+  assert.throws(() => parseFuzzArgs(['--faults', 'kill,meteor']), (e: Error) => e instanceof UsageError);
+  assert.throws(() => parseFuzzArgs(['--target', 'kafka']), (e: Error) => e instanceof UsageError);
+  assert.throws(() => parseFuzzArgs(['--url', 'amqp://x']), (e: Error) => e instanceof UsageError);
 });
 
 test.run();
