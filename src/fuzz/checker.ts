@@ -172,11 +172,14 @@ class Checker {
   private readonly bindingsOf = new Map<string, Set<string>>();
   private readonly pubs = new Map<number, Pub>();
   private readonly copies = new Map<string, Copy>();
+  /** Dead letters: every life of (message, dead-letter queue, origin queue). */
+  private readonly dlLives = new Map<string, Copy[]>();
   private readonly copiesOfQueue = new Map<string, Set<Copy>>();
   private readonly consumers = new Map<string, ConsumerState>();
   private readonly tags = new Map<string, { copy: Copy; c: string }>();
   private readonly streams = new Map<string, { order: number; m: number }>();
   private readonly requeueExpect = new Map<string, { c: string; order: number; m: number }>();
+  private readonly getsInFlight = new Map<string, number>();
   private readonly rpcs = new Map<number, { at: number; epoch: number; ended: boolean; crashed: boolean }>();
   private lastEnded: Copy[] = [];
   private epoch = 0;
@@ -252,6 +255,13 @@ class Checker {
       case 'return': return this.onReturn(ev);
       case 'deliver': return this.onDeliver(ev);
       case 'settle': return this.onSettle(ev);
+      case 'get':
+        this.getsInFlight.set(ev.q, (this.getsInFlight.get(ev.q) ?? 0) + 1);
+        this.requeueExpect.delete(ev.q);
+        return;
+      case 'get-empty':
+        this.getsInFlight.set(ev.q, Math.max(0, (this.getsInFlight.get(ev.q) ?? 0) - 1));
+        return;
       case 'consume':
         this.addConsumer(ev.c, ev.q, ev.prefetch, ev.noAck, ev.owner, false);
         this.requeueExpect.delete(ev.q);
@@ -264,7 +274,8 @@ class Checker {
         return;
       }
       case 'purge': {
-        for (const c of this.copiesOf(ev.q)) if (c.status === 'ready') c.excuse ??= 'purged';
+        // Ready copies go; so may a rejected one that a kill may have put back (its reject undone).
+        for (const c of this.copiesOf(ev.q)) if (c.status === 'ready' || (c.status === 'dead' && c.mayRedeliver)) c.excuse ??= 'purged';
         this.requeueExpect.delete(ev.q);
         return;
       }
@@ -273,7 +284,7 @@ class Checker {
           if (c.status === 'ready' || c.status === 'unacked') { c.excuse ??= 'queue deleted'; c.status = 'gone'; }
           // A dead letter still on its way when its queue goes has nowhere to go (dropped, as RabbitMQ does),
           // unless a quiet point since its reject shows it was processed already.
-          if (c.status === 'dead' && c.dlArrived === 0 && c.settledAt > this.lastQuiet) c.excuse ??= 'queue deleted before its dead letter was processed';
+          if (c.status === 'dead' && c.dlArrived === 0 && (c.settledAt > this.lastQuiet || c.mayRedeliver)) c.excuse ??= 'queue deleted before its dead letter was processed';
         }
         const q = this.queues.get(ev.q);
         if (q) q.gone = true;
@@ -395,7 +406,10 @@ class Checker {
       this.fail('G8', `queue ${ev.q} delivered message ${ev.m}, which was never published`, ev.m, ev.q);
       return;
     }
-    if (ev.c.startsWith('get:')) this.requeueExpect.delete(ev.q);
+    if (ev.c.startsWith('get:')) {
+      this.requeueExpect.delete(ev.q);
+      this.getsInFlight.set(ev.q, Math.max(0, (this.getsInFlight.get(ev.q) ?? 0) - 1));
+    }
     if (ev.death !== undefined) return this.onDeadLetter(ev, pub, ev.death);
     const copy = this.copies.get(`${ev.m}@${ev.q}`);
     if (copy === undefined) {
@@ -409,49 +423,50 @@ class Checker {
   private onDeadLetter(ev: Extract<HistoryEvent, { k: 'deliver' }>, pub: Pub, d: Death): void {
     const oc = this.copies.get(`${ev.m}@${d.queue}`);
     const dk = `${ev.m}@${ev.q}<${d.queue}`;
-    let dc = this.copies.get(dk);
-    // A redelivery of a dead letter already in this queue (requeued, returned) is not a new arrival;
-    // but after a kill the origin may have been dead-lettered again (at-least-once): a copy that does
-    // not look like a redelivery (count not raised) is then a new arrival.
+    let lives = this.dlLives.get(dk);
+    if (lives === undefined) this.dlLives.set(dk, (lives = []));
+    // After a kill the origin may have been dead-lettered again (at-least-once): several lives of
+    // one dead letter can be in the queue at once. A delivery is the redelivery of a returned life
+    // if it looks like one (count raised where that is required); otherwise it is a new arrival.
     const dupPossible = oc !== undefined && oc.crashes > 0;
-    let redelivery = dc !== undefined && (dc.status === 'unacked' || (dc.status === 'ready' && dc.deliveries > 0) || dc.mayRedeliver);
-    if (redelivery && dupPossible && dc!.status !== 'unacked' && dc!.mustReturn !== null && ev.count <= dc!.mustReturn.count) redelivery = false;
-    if (!redelivery) {
-      this.checks.G7++;
-      if (oc === undefined) {
-        this.fail('G7', `dead letter of message ${ev.m} claims origin queue ${d.queue}, which the message was never routed to`, ev.m, ev.q);
-      } else {
-        const why = this.reasonProblem(oc, d.reason);
-        if (why !== null) this.fail('G7', `message ${ev.m} dead-lettered from ${d.queue} with reason '${d.reason}': ${why}`, ev.m, d.queue);
-        const fields: string[] = [];
-        if (d.exchange !== pub.x) fields.push(`exchange '${d.exchange}' (published to '${pub.x}')`);
-        if (!d.keys.includes(pub.key)) fields.push(`routing-keys ${JSON.stringify(d.keys)} (published with '${pub.key}')`);
-        if (!d.time) fields.push('no time');
-        if (!(d.count >= 1)) fields.push(`count ${d.count}`);
-        if (d.firstReason === undefined) fields.push('no x-first-death-reason');
-        if (ev.crc !== pub.crc || ev.len !== pub.len) fields.push(`body changed (${ev.len} B crc ${ev.crc} vs ${pub.len} B crc ${pub.crc})`);
-        if (fields.length > 0) this.fail('G7', `dead letter of message ${ev.m} from ${d.queue}: wrong x-death / body: ${fields.join('; ')}`, ev.m, d.queue);
-        // At-least-once dead-lettering: a second copy only after a crash or restart.
-        this.checks.G3++;
-        if (oc.dlArrived > 0 && oc.crashes === 0) {
-          this.fail('G3', `message ${ev.m} was dead-lettered from ${d.queue} twice without a crash in between${oc.cleanRestarts > 0 ? ' (only clean restarts)' : ''}`, ev.m, d.queue);
-        }
-        oc.dlArrived++;
-        oc.dlArrivedEpoch = ev.e;
-        if (oc.status !== 'unacked') {
-          oc.status = 'dead';
-          oc.settledEpoch = ev.e;
-          oc.settledAt = ev.i;
-          oc.mustReturn = null;
-        }
-      }
-      if (dc !== undefined && dc.status !== 'ready') {
-        // A second arrival (after a crash): a new life for the copy.
-        this.copiesOf(dc.q).delete(dc);
-      }
-      if (dc === undefined || dc.status !== 'ready') dc = this.newCopy(dk, ev.m, ev.q, pub, d.queue);
+    const back = lives.find((c) => c.mayRedeliver && c.status !== 'unacked' && c.deliveries > 0
+      && (!dupPossible || c.mustReturn === null || ev.count > c.mustReturn.count));
+    if (back !== undefined) return this.deliverCopy(back, ev);
+    if (lives.some((c) => c.status === 'unacked') && !dupPossible) {
+      // Not a redelivery, not a possible duplicate: the same dead letter twice at once.
+      return this.deliverCopy(lives.find((c) => c.status === 'unacked')!, ev);
     }
-    this.deliverCopy(dc!, ev);
+    this.checks.G7++;
+    if (oc === undefined) {
+      this.fail('G7', `dead letter of message ${ev.m} claims origin queue ${d.queue}, which the message was never routed to`, ev.m, ev.q);
+    } else {
+      const why = this.reasonProblem(oc, d.reason);
+      if (why !== null) this.fail('G7', `message ${ev.m} dead-lettered from ${d.queue} with reason '${d.reason}': ${why}`, ev.m, d.queue);
+      const fields: string[] = [];
+      if (d.exchange !== pub.x) fields.push(`exchange '${d.exchange}' (published to '${pub.x}')`);
+      if (!d.keys.includes(pub.key)) fields.push(`routing-keys ${JSON.stringify(d.keys)} (published with '${pub.key}')`);
+      if (!d.time) fields.push('no time');
+      if (!(d.count >= 1)) fields.push(`count ${d.count}`);
+      if (d.firstReason === undefined) fields.push('no x-first-death-reason');
+      if (ev.crc !== pub.crc || ev.len !== pub.len) fields.push(`body changed (${ev.len} B crc ${ev.crc} vs ${pub.len} B crc ${pub.crc})`);
+      if (fields.length > 0) this.fail('G7', `dead letter of message ${ev.m} from ${d.queue}: wrong x-death / body: ${fields.join('; ')}`, ev.m, d.queue);
+      // At-least-once dead-lettering: a second copy only after a crash.
+      this.checks.G3++;
+      if (oc.dlArrived > 0 && oc.crashes === 0) {
+        this.fail('G3', `message ${ev.m} was dead-lettered from ${d.queue} twice without a crash in between${oc.cleanRestarts > 0 ? ' (only clean restarts)' : ''}`, ev.m, d.queue);
+      }
+      oc.dlArrived++;
+      oc.dlArrivedEpoch = ev.e;
+      if (oc.status !== 'unacked') {
+        oc.status = 'dead';
+        oc.settledEpoch = ev.e;
+        oc.settledAt = ev.i;
+        oc.mustReturn = null;
+      }
+    }
+    const life = this.newCopy(lives.length === 0 ? dk : `${dk}#${lives.length}`, ev.m, ev.q, pub, d.queue);
+    lives.push(life);
+    this.deliverCopy(life, ev);
   }
 
   private reasonProblem(oc: Copy, reason: string): string | null {
@@ -589,6 +604,7 @@ class Checker {
     const spec = q.spec;
     const L = spec.deliveryLimit;
     if (cons.prefetch !== 1 || live.length !== 1 || live[0] !== c) return;
+    if ((this.getsInFlight.get(copy.q) ?? 0) > 0) return; // a get in flight may take the requeued message first
     if (spec.messageTtl !== undefined || spec.maxLength !== undefined || copy.pub.expiration !== undefined) return;
     if (L !== undefined && copy.lastCount + 1 > L) return;
     this.requeueExpect.set(copy.q, { c, order: copy.pub.at, m: copy.m });
@@ -602,16 +618,20 @@ class Checker {
       const copy = t.copy;
       if (t.c === c && copy.status === 'unacked' && copy.holder === c) this.returnCopy(copy, `${why} of ${c}`, -1);
     }
-    if (why === 'ack timeout') {
-      // Settles sent by the timed-out consumer may have raced the timeout (the broker returned the message first).
+    const timeoutQueue = q !== undefined && this.queues.get(q)?.spec.consumerTimeout !== undefined;
+    if (why === 'ack timeout' || (timeoutQueue && cons !== undefined && !cons.sub)) {
+      // Settles sent by a consumer of a queue with an ack timeout may have come too late: the broker
+      // returned the message first (a timeout, seen as an event, or unseen when the consumer was
+      // cancelled before it could be reported).
       for (const copy of q === undefined ? [] : this.copiesOf(q)) {
         if (copy.settledBy === c && copy.settledEpoch === this.epoch && (copy.status === 'acked' || copy.status === 'dead')) {
           copy.mayRedeliver = true;
-          copy.mustReturn = { count: copy.lastCount, why: `ack timeout of ${c} (racing its settle)`, at: -1, relaxed: false, optional: true };
+          copy.mustReturn = { count: copy.lastCount, why: `an ack timeout of ${c} (racing its settle)`, at: -1, relaxed: false, optional: true };
         }
       }
       if (q !== undefined) this.ep.timeouts.add(q);
-    } else if (cons !== undefined && q !== undefined && !cons.sub) {
+    }
+    if (why !== 'ack timeout' && cons !== undefined && q !== undefined && !cons.sub) {
       // Deliveries in flight to a cancelled consumer are returned unseen: counts of ready copies become uncertain.
       for (const copy of this.copiesOf(q)) if (copy.status === 'ready') copy.countUncertain = true;
     }
@@ -674,6 +694,7 @@ class Checker {
     }
     this.tags.clear();
     this.requeueExpect.clear();
+    this.getsInFlight.clear();
     for (const r of this.rpcs.values()) if (!r.ended) r.crashed = true;
   }
 
@@ -714,7 +735,7 @@ class Checker {
       if (s.unacked !== unacked) this.fail('G6', `${where}: the broker reports ${s.unacked} unacked, the history has ${unacked} delivered and not settled`, null, name, (e) => e.i === ev.i);
       const acks = this.ep.acks.get(name) ?? 0;
       const rejects = this.ep.rejects.get(name) ?? 0;
-      const raced = this.ep.timeouts.has(name);
+      const raced = this.ep.timeouts.has(name) || q.spec.consumerTimeout !== undefined;
       this.checks.G6 += 2;
       if (raced ? d('acked') > acks : d('acked') !== acks) this.fail('G6', `${where}: the broker counted ${d('acked')} acks since the epoch began, the history sent ${acks}`, null, name, (e) => e.i === ev.i);
       if (raced ? d('rejected') > rejects : d('rejected') !== rejects) this.fail('G6', `${where}: the broker counted ${d('rejected')} rejected since the epoch began, the history sent ${rejects}`, null, name, (e) => e.i === ev.i);

@@ -259,7 +259,9 @@ export class Driver {
       case 'get': {
         if (!this.queues.has(s.q)) return;
         const before = this.lastGetTag;
+        this.rec.add({ k: 'get', q: s.q, owner: s.owner });
         const tag = await t.call<number | null>({ op: 'get', q: s.q, noAck: s.noAck, owner: s.owner });
+        if (tag === null && !this.down) this.rec.add({ k: 'get-empty', q: s.q, owner: s.owner });
         if (tag === null || s.noAck || this.down || this.lastGetTag === before) return;
         if (s.then === 'ack') this.settle(tag, 'ack', false);
         else if (s.then === 'requeue') this.settle(tag, 'nack', true);
@@ -403,7 +405,8 @@ export class Driver {
     try {
       recovery = await this.target.restart();
     } catch (e) {
-      this.failure = `restart failed: ${(e as Error).message}`;
+      const diag = this.target.diagnostics?.() ?? '';
+      this.failure = `restart failed: ${(e as Error).message}${diag ? `\n  broker stderr: ${diag}` : ''}`;
       this.rec.frozen = false;
       this.rec.add({ k: 'error', code: 'ERR_RESTART', message: this.failure });
       return;
@@ -446,7 +449,9 @@ export class Driver {
         for (const q of names) {
           for (let n = 0; n < 100_000; n++) {
             const before = this.lastGetTag;
+            this.rec.add({ k: 'get', q, owner: DRAIN_OWNER });
             const tag = await this.target.call<number | null>({ op: 'get', q, noAck: false, owner: DRAIN_OWNER });
+            if (tag === null) this.rec.add({ k: 'get-empty', q, owner: DRAIN_OWNER });
             if (tag === null || this.lastGetTag === before) break;
             got++;
             this.settle(tag, 'ack', false);

@@ -175,6 +175,10 @@ export class EmbeddedTarget implements Target {
     await this.exited;
   }
 
+  diagnostics(): string {
+    return this.stderr.trim().slice(-1500);
+  }
+
   async dispose(): Promise<void> {
     await this.kill();
     rmSync(this.opts.dir, { recursive: true, force: true });

@@ -110,4 +110,6 @@ export interface Target {
   close(): Promise<void>;
   /** Stops everything and removes the data directory. */
   dispose(): Promise<void>;
+  /** What the broker process last wrote to stderr (for reports of a failed run). */
+  diagnostics?(): string;
 }
