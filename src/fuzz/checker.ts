@@ -118,6 +118,8 @@ interface Copy {
   rejectSent: boolean;
   dlArrived: number;
   dlArrivedEpoch: number;
+  /** Kills at which it was ready while noAck gets were in flight on its queue ("<kill>|<queue>"). */
+  noAckExposure: string[];
 }
 
 interface QState {
@@ -180,6 +182,10 @@ class Checker {
   private readonly streams = new Map<string, { order: number; m: number }>();
   private readonly requeueExpect = new Map<string, { c: string; order: number; m: number }>();
   private readonly getsInFlight = new Map<string, number>();
+  /** noAck gets in flight per queue: each may have taken (and the broker acked) a message the history never saw. */
+  private readonly noAckGets = new Map<string, number>();
+  /** "<kill>|<queue>" -> how many unseen noAck takes a kill may have swallowed. */
+  private readonly noAckAllowance = new Map<string, number>();
   private readonly rpcs = new Map<number, { at: number; epoch: number; ended: boolean; crashed: boolean }>();
   private lastEnded: Copy[] = [];
   private epoch = 0;
@@ -257,10 +263,12 @@ class Checker {
       case 'settle': return this.onSettle(ev);
       case 'get':
         this.getsInFlight.set(ev.q, (this.getsInFlight.get(ev.q) ?? 0) + 1);
+        if (ev.noAck) this.noAckGets.set(ev.q, (this.noAckGets.get(ev.q) ?? 0) + 1);
         this.requeueExpect.delete(ev.q);
         return;
       case 'get-empty':
         this.getsInFlight.set(ev.q, Math.max(0, (this.getsInFlight.get(ev.q) ?? 0) - 1));
+        this.noAckGets.set(ev.q, Math.max(0, (this.noAckGets.get(ev.q) ?? 0) - 1));
         return;
       case 'consume':
         this.addConsumer(ev.c, ev.q, ev.prefetch, ev.noAck, ev.owner, false);
@@ -293,7 +301,7 @@ class Checker {
       }
       case 'kill':
         this.kills.push(ev.i);
-        return this.endEpoch('kill');
+        return this.endEpoch('kill', ev.i);
       case 'close': return this.endEpoch('close');
       case 'torn': {
         for (const c of this.lastEnded) {
@@ -368,7 +376,7 @@ class Checker {
     const c: Copy = {
       key, m, q, pub, origin, status: 'ready', settledEpoch: -1, settledAt: -1, settledBy: null, holder: null, tag: -1, deliveries: 0, lastCount: 0,
       mayRedeliver: false, mustReturn: null, crashes: 0, cleanRestarts: 0, countUncertain: false, excuse: null, rejectSent: false,
-      dlArrived: 0, dlArrivedEpoch: -1,
+      dlArrived: 0, dlArrivedEpoch: -1, noAckExposure: [],
     };
     this.copies.set(key, c);
     this.copiesOf(q).add(c);
@@ -409,6 +417,7 @@ class Checker {
     if (ev.c.startsWith('get:')) {
       this.requeueExpect.delete(ev.q);
       this.getsInFlight.set(ev.q, Math.max(0, (this.getsInFlight.get(ev.q) ?? 0) - 1));
+      if (ev.auto) this.noAckGets.set(ev.q, Math.max(0, (this.noAckGets.get(ev.q) ?? 0) - 1));
     }
     if (ev.death !== undefined) return this.onDeadLetter(ev, pub, ev.death);
     const copy = this.copies.get(`${ev.m}@${ev.q}`);
@@ -649,9 +658,13 @@ class Checker {
 
   // ---- epochs -----------------------------------------------------------------------
 
-  private endEpoch(kind: 'kill' | 'close'): void {
+  private endEpoch(kind: 'kill' | 'close', at = -1): void {
     const ended: Copy[] = [];
     const e = this.epoch;
+    // noAck takes in flight at a kill: the broker acked them at once, their deliveries died with the process.
+    const noAckConsumerQueues = new Set<string>();
+    for (const c of this.consumers.values()) if (c.alive && c.noAck && !c.sub) noAckConsumerQueues.add(c.q);
+    if (kind === 'kill') for (const [q, n] of this.noAckGets) if (n > 0) this.noAckAllowance.set(`${at}|${q}`, n);
     for (const copy of this.copies.values()) {
       const q = this.queues.get(copy.q);
       if (q === undefined || q.gone) continue;
@@ -659,6 +672,10 @@ class Checker {
       const settledNow = (copy.status === 'acked' || copy.status === 'dead') && copy.settledEpoch === e;
       const deadNoArrival = copy.status === 'dead' && copy.dlArrived === 0 && this.dlxOf.has(copy.q);
       const live = copy.status === 'ready' || copy.status === 'unacked';
+      if (kind === 'kill' && copy.status === 'ready') {
+        if (noAckConsumerQueues.has(copy.q)) copy.excuse ??= 'ready while a noAck consumer was live at the kill (an unseen delivery is acked at once)';
+        if ((this.noAckGets.get(copy.q) ?? 0) > 0) copy.noAckExposure.push(`${at}|${copy.q}`);
+      }
       if (!live && !(kind === 'kill' && settledNow) && !deadNoArrival) continue;
       if (kind === 'kill') copy.crashes++;
       else copy.cleanRestarts++;
@@ -695,6 +712,7 @@ class Checker {
     this.tags.clear();
     this.requeueExpect.clear();
     this.getsInFlight.clear();
+    this.noAckGets.clear();
     for (const r of this.rpcs.values()) if (!r.ended) r.crashed = true;
   }
 
@@ -786,6 +804,12 @@ class Checker {
       this.checks[g]++;
       let problem = this.missing(copy, q);
       if (problem === null) continue;
+      const allowance = copy.noAckExposure.find((k) => (this.noAckAllowance.get(k) ?? 0) > 0);
+      if (allowance !== undefined) {
+        // One of the noAck gets in flight at that kill may have taken it.
+        this.noAckAllowance.set(allowance, this.noAckAllowance.get(allowance)! - 1);
+        continue;
+      }
       if (copy.deliveries === 0 && copy.origin === null && copy.pub.x !== '' && this.misrouted.has(`${copy.pub.epoch}|${copy.q}`)) {
         // Never seen, and the broker's own routed count for that queue and epoch is short: it was not routed there.
         g = 'G8';

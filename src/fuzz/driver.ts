@@ -259,7 +259,7 @@ export class Driver {
       case 'get': {
         if (!this.queues.has(s.q)) return;
         const before = this.lastGetTag;
-        this.rec.add({ k: 'get', q: s.q, owner: s.owner });
+        this.rec.add({ k: 'get', q: s.q, owner: s.owner, ...(s.noAck ? { noAck: true } : {}) });
         const tag = await t.call<number | null>({ op: 'get', q: s.q, noAck: s.noAck, owner: s.owner });
         if (tag === null && !this.down) this.rec.add({ k: 'get-empty', q: s.q, owner: s.owner });
         if (tag === null || s.noAck || this.down || this.lastGetTag === before) return;

@@ -79,7 +79,7 @@ export type HistoryEventBody =
   | { k: 'deliver'; m: number; q: string; c: string; tag: number; red: boolean; count: number; crc: number; len: number; auto?: boolean; death?: Death; corr?: string }
   | { k: 'settle'; tag: number; kind: 'ack' | 'nack' | 'reject'; requeue: boolean }
   /** A basic.get issued (its message, if any, arrives as a delivery to 'get:<owner>'; else get-empty). */
-  | { k: 'get'; q: string; owner: number }
+  | { k: 'get'; q: string; owner: number; noAck?: boolean }
   | { k: 'get-empty'; q: string; owner: number }
   | { k: 'consume'; c: string; q: string; prefetch: number; noAck: boolean; owner: number }
   | { k: 'cancel'; c: string }

@@ -95,12 +95,15 @@ export async function runOne(o: RunOneOptions): Promise<RunResult> {
     }), timeout]);
   } finally {
     clearTimeout(timer);
-    await target.dispose().catch(() => {});
+    // RINGMQ_FUZZ_KEEP_DATA=1 keeps the data directory (to inspect the log after a violation).
+    if (process.env.RINGMQ_FUZZ_KEEP_DATA) await target.kill().catch(() => {});
+    else await target.dispose().catch(() => {});
   }
   const h = driver.rec.history();
   const res = checkHistory(h);
   const violations = res.violations.map((v) => ({ g: v.g, text: formatViolation(v, o.seed, replay) }));
   let historyFile: string | null = null;
+  if (process.env.RINGMQ_FUZZ_KEEP_DATA) violations.forEach((v) => { v.text += `\n  data directory kept: ${dir}`; });
   if (violations.length > 0 || driver.failure !== null || o.keepHistory) {
     historyFile = join(tmpdir(), `ringmq-fuzz-${o.seed}.jsonl`);
     writeFileSync(historyFile, historyToJsonl(h));
