@@ -17,7 +17,7 @@ Usage:
       --json prints one JSON object per case per line.
   ringmq fuzz [--seconds N | --runs N | --replay SEED] [--seed S] [--target embedded|amqp] [--url URL]
              [--fsync always|interval|never] [--faults kill,torn,restart,disconnect,timeout,ring|all|none]
-             [--steps N] [--jobs N] [--avoid binding-args,noack-cancel] [--json] [--self-check]
+             [--steps N] [--jobs N] [--avoid binding-args,noack-cancel,dl-close|all] [--json] [--self-check]
       Randomized workloads with injected faults against a real broker; the recorded
       history is checked against the delivery guarantees G1-G10 (docs/fuzz.md).
       Exits non-zero on any violation; each prints its seed and the command that replays it.

@@ -385,6 +385,11 @@ export class Driver {
   private async cleanRestart(): Promise<void> {
     if (this.down || this.failure !== null) return;
     await this.waitConfirms(2000);
+    if (this.wl.avoid.includes('dl-close') && this.target.caps.quiesce) {
+      // Let dead letters in flight be confirmed first (known bug dl-close: they would be duplicated).
+      try { await this.target.call({ op: 'quiesce' }); } catch { /* killed meanwhile */ }
+      if (this.down) return;
+    }
     this.goDown();
     this.rec.add({ k: 'close' });
     this.crashes++;

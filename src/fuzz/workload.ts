@@ -32,9 +32,13 @@ export type Fault = 'kill' | 'torn' | 'restart' | 'disconnect' | 'timeout' | 'ri
  *  - noack-cancel: messages dispatched to a noAck consumer while its cancel
  *    (or its owner's release) is in flight are auto-acked by the shard and
  *    dropped by the I/O thread: lost.
+ *  - dl-close: a dead letter whose copy is not yet confirmed when the broker
+ *    closes cleanly is dead-lettered again after the restart (a duplicate
+ *    without a crash). Avoided by letting the broker go quiet before a clean
+ *    close.
  */
-export type KnownBug = 'binding-args' | 'noack-cancel';
-export const KNOWN_BUGS: readonly KnownBug[] = ['binding-args', 'noack-cancel'];
+export type KnownBug = 'binding-args' | 'noack-cancel' | 'dl-close';
+export const KNOWN_BUGS: readonly KnownBug[] = ['binding-args', 'noack-cancel', 'dl-close'];
 export const ALL_FAULTS: readonly Fault[] = ['kill', 'torn', 'restart', 'disconnect', 'timeout', 'ring'];
 
 export interface Behavior {
@@ -80,6 +84,8 @@ export interface Workload {
   ringBytes: number;
   segmentBytes: number;
   faults: Fault[];
+  /** Known broker bugs this workload steers clear of. */
+  avoid: KnownBug[];
   /** The RPC request queue (served by the target's replier). */
   rpcQueue: string;
   steps: Step[];
@@ -355,5 +361,5 @@ export function generateWorkload(o: WorkloadOptions): Workload {
         break;
     }
   }
-  return { seed: o.seed, fsync, shards, ringBytes, segmentBytes, faults, rpcQueue: RPC_QUEUE, steps };
+  return { seed: o.seed, fsync, shards, ringBytes, segmentBytes, faults, avoid: [...avoid], rpcQueue: RPC_QUEUE, steps };
 }
