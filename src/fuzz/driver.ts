@@ -386,8 +386,13 @@ export class Driver {
     if (this.down || this.failure !== null) return;
     await this.waitConfirms(2000);
     if (this.wl.avoid.includes('dl-close') && this.target.caps.quiesce) {
-      // Let dead letters in flight be confirmed first (known bug dl-close: they would be duplicated).
-      try { await this.target.call({ op: 'quiesce' }); } catch { /* killed meanwhile */ }
+      // Let dead letters in flight be confirmed and their origins settled first (known bug dl-close:
+      // they would be duplicated): apply everything, make it durable (confirms go out), apply the settles.
+      try {
+        await this.target.call({ op: 'quiesce' });
+        await this.target.call({ op: 'sync' });
+        await this.target.call({ op: 'quiesce' });
+      } catch { /* killed meanwhile */ }
       if (this.down) return;
     }
     this.goDown();

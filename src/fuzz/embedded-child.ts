@@ -226,6 +226,8 @@ async function run(cmd: Call): Promise<unknown> {
     }
     case 'quiesce':
       return b().quiesce();
+    case 'sync':
+      return b().sync();
     default:
       throw new BrokerError('ERR_INVALID_ARGUMENT', `unknown command ${(cmd as { op: string }).op}`);
   }

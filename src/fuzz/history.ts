@@ -152,8 +152,13 @@ export function historyFromJsonl(text: string): History {
 export function historyOf(bodies: HistoryEventBody[]): History {
   const r = new Recorder();
   let t = 0;
+  let opened = false;
   for (const b of bodies) {
-    if (b.k === 'restart') r.epoch++;
+    // The first 'restart' is the first open (epoch 0); each later one starts a new epoch.
+    if (b.k === 'restart') {
+      if (opened) r.epoch++;
+      opened = true;
+    }
     const ev = r.add(b);
     ev.t = t++;
   }

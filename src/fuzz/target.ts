@@ -29,7 +29,9 @@ export type Command =
   | { op: 'replier'; q: string }
   | { op: 'request'; r: number; q: string; timeout: number }
   | { op: 'stats' }
-  | { op: 'quiesce' };
+  | { op: 'quiesce' }
+  /** Wait until every shard's log is durable up to now. */
+  | { op: 'sync' };
 
 /** Observations a target reports (they become history events). */
 export type TargetEvent =
