@@ -161,6 +161,7 @@ export class Driver {
     this.rec.add({
       k: 'run', seed: w.seed, target: this.target.name, fsync: w.fsync, shards: w.shards, ringBytes: w.ringBytes, segmentBytes: w.segmentBytes,
       faults: w.faults, replay: this.replay, ...(this.plantedBug ? { plantedBug: this.plantedBug } : {}),
+      deliveryCounts: this.target.caps.deliveryCount, orderedDeliveries: this.target.caps.orderedAcrossConsumers,
     });
     const recovery = await this.target.start();
     this.rec.add({ k: 'restart', recovery: summarizeRecovery(recovery) });

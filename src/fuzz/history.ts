@@ -60,7 +60,11 @@ export interface QueueStatsSnapshot {
 }
 
 export type HistoryEventBody =
-  | { k: 'run'; seed: number; target: string; fsync: string; shards: number; ringBytes: number; segmentBytes: number; faults: string[]; replay: string; plantedBug?: string }
+  /**
+   * deliveryCounts: the target reports delivery counts; orderedDeliveries: deliveries to all consumers
+   * arrive in dispatch order (else order is judged per consumer). Both default to true.
+   */
+  | { k: 'run'; seed: number; target: string; fsync: string; shards: number; ringBytes: number; segmentBytes: number; faults: string[]; replay: string; plantedBug?: string; deliveryCounts?: boolean; orderedDeliveries?: boolean }
   | { k: 'queue'; q: string; spec: QueueSpec }
   | { k: 'exchange'; x: string; type: ExchangeType; durable: boolean }
   | { k: 'bind'; q: string; x: string; key: string; args?: Record<string, string> }

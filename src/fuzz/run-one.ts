@@ -68,7 +68,7 @@ async function makeTarget(o: RunOneOptions, dir: string, wl: ReturnType<typeof g
   const topts = { dir, shards: wl.shards, fsync: wl.fsync, ringBytes: wl.ringBytes, segmentBytes: wl.segmentBytes, ...(o.plantedBug ? { plantedBug: o.plantedBug } : {}), ...(o.url ? { url: o.url } : {}) };
   if (o.target === 'amqp') {
     const { AmqpTarget } = await import('./target-amqp.js');
-    return new AmqpTarget(topts) as unknown as Target;
+    return new AmqpTarget(topts);
   }
   return new EmbeddedTarget(topts);
 }

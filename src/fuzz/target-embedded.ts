@@ -36,7 +36,7 @@ export class TargetError extends Error {
 
 export class EmbeddedTarget implements Target {
   readonly name = 'embedded';
-  readonly caps: TargetCaps = { kill: true, torn: true, restart: true, counters: true, deliveryCount: true, quiesce: true };
+  readonly caps: TargetCaps = { kill: true, torn: true, restart: true, counters: true, deliveryCount: true, quiesce: true, orderedAcrossConsumers: true };
   onEvent: (ev: TargetEvent) => void = () => {};
   private child: ChildProcess | null = null;
   private readonly pending = new Map<number, Pending>();

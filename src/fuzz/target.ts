@@ -77,6 +77,8 @@ export interface TargetCaps {
   deliveryCount: boolean;
   /** quiesce() makes the broker apply everything sent so far (else the driver sleeps). */
   quiesce: boolean;
+  /** Deliveries to different consumers are observed in the broker's dispatch order (one stream). */
+  orderedAcrossConsumers: boolean;
 }
 
 export interface TornReport {
