@@ -14,7 +14,7 @@ test('serve parses every flag', () => {
 });
 
 test('serve rejects a bad port, fsync policy, shard count and stray arguments', () => {
-  assert.throws(() => parseServeArgs(['--port', '-1']), (e: Error) => e instanceof UsageError || (e as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION');
+  assert.throws(() => parseServeArgs(['--port=-1']), (e: Error) => e instanceof UsageError);
   assert.throws(() => parseServeArgs(['--user', 'nopassword']), (e: Error) => e instanceof UsageError);
   assert.throws(() => parseServeArgs(['--port', '70000']), (e: Error) => e instanceof UsageError);
   assert.throws(() => parseServeArgs(['--port', '12ab']), (e: Error) => e instanceof UsageError);
