@@ -88,11 +88,9 @@ export class LiveIndex {
     const q = this.queues.get(queueId);
     const slot = q === undefined ? -1 : q.slotOf(messageId);
     if (slot < 0) return false;
-    const prev = q!.countSegs[slot]!;
+    const prev = q!.countSeg(slot);
     if (prev !== NONE) this.segment(prev).liveBytes -= COUNT_RECORD_SIZE;
-    q!.counts[slot] = count;
-    q!.countSegs[slot] = seg.id;
-    q!.countOffs[slot] = offset;
+    q!.setCount(slot, count, seg.id, offset);
     seg.liveBytes += length;
     return true;
   }
@@ -146,7 +144,7 @@ export class LiveIndex {
   private drop(q: QueueIndex, slot: number, settleSeg: Segment | null, settleOffset: number, settleLength: number): void {
     const enqSeg = this.segment(q.segs[slot]!);
     enqSeg.liveBytes -= q.lens[slot]!;
-    const countSeg = q.countSegs[slot]!;
+    const countSeg = q.countSeg(slot);
     if (countSeg !== NONE) this.segment(countSeg).liveBytes -= COUNT_RECORD_SIZE;
     if (settleSeg !== null && settleSeg !== enqSeg) {
       settleSeg.liveBytes += settleLength;

@@ -1,7 +1,7 @@
 /**
  * The unsettled messages of one queue, in log (publish) order, as a
- * struct of typed arrays: 28 bytes per message, no object per message, so a
- * deep queue costs no GC work. Measured on the append path: a Map of one
+ * struct of typed arrays: 20 bytes per message (id f64, segment, offset,
+ * length), no object per message, so a deep queue costs no GC work. Measured on the append path: a Map of one
  * object per message took ~45% of `append-never` at 1 KiB (0.6–1 µs per
  * message, mostly scavenges of long-lived objects); this table costs ~0.
  *
@@ -13,6 +13,12 @@
  * slot, for good. Slots of settled messages are holes
  * (`segs[slot] === FREE`) skipped by iteration; `head` skips leading holes,
  * and when the table is full it is packed before it is grown (doubling).
+ *
+ * Delivery counts are sparse: only messages that were delivered (a
+ * DeliveryCount record) have one, so they live in a side table keyed by
+ * message id (count, and where the latest count record is), sized by the
+ * messages in flight rather than by the queue's depth. A deep queue at rest
+ * pays nothing for them (measured: 32 -> 20 bytes per message at rest).
  */
 import type { Segment } from './segment.js';
 
@@ -61,15 +67,18 @@ export class QueueIndex implements QueueView {
   segs: Uint32Array;
   offs: Uint32Array;
   lens: Uint32Array;
-  counts: Uint32Array;
-  /** Segment id of the latest DeliveryCount record, or NONE. Its offset: countOffs. */
-  countSegs: Uint32Array;
-  countOffs: Uint32Array;
   head = 0;
   tail = 0;
   live = 0;
   /** Map mode (after an out-of-order id): id → slot. */
   byId: Map<number, number> | null = null;
+  /** Delivery counts: message id -> entry of the pool below (count, segment id and offset of the latest DeliveryCount record). */
+  private readonly countOf = new Map<number, number>();
+  private cCount: Uint32Array = new Uint32Array(0);
+  private cSeg: Uint32Array = new Uint32Array(0);
+  private cOff: Uint32Array = new Uint32Array(0);
+  private readonly cFree: number[] = [];
+  private cUsed = 0;
   /** Resolves segment ids for snapshots. */
   private readonly segmentById: (id: number) => Segment | undefined;
 
@@ -80,9 +89,48 @@ export class QueueIndex implements QueueView {
     this.segs = new Uint32Array(capacity);
     this.offs = new Uint32Array(capacity);
     this.lens = new Uint32Array(capacity);
-    this.counts = new Uint32Array(capacity);
-    this.countSegs = new Uint32Array(capacity);
-    this.countOffs = new Uint32Array(capacity);
+  }
+
+  /** Delivery count of the message in `slot` (0 if it never had a DeliveryCount record). */
+  count(slot: number): number {
+    const c = this.countOf.get(this.ids[slot]!);
+    return c === undefined ? 0 : this.cCount[c]!;
+  }
+
+  /** Segment id of the message's latest DeliveryCount record, or NONE. */
+  countSeg(slot: number): number {
+    const c = this.countOf.get(this.ids[slot]!);
+    return c === undefined ? NONE : this.cSeg[c]!;
+  }
+
+  countOffset(slot: number): number {
+    const c = this.countOf.get(this.ids[slot]!);
+    return c === undefined ? 0 : this.cOff[c]!;
+  }
+
+  /** Records the message's latest DeliveryCount record. */
+  setCount(slot: number, count: number, segId: number, offset: number): void {
+    const id = this.ids[slot]!;
+    let c = this.countOf.get(id);
+    if (c === undefined) {
+      c = this.cFree.length > 0 ? this.cFree.pop()! : this.cUsed++;
+      if (c >= this.cCount.length) {
+        const n = Math.max(16, this.cCount.length * 2);
+        this.cCount = growU32(this.cCount, n);
+        this.cSeg = growU32(this.cSeg, n);
+        this.cOff = growU32(this.cOff, n);
+      }
+      this.countOf.set(id, c);
+    }
+    this.cCount[c] = count;
+    this.cSeg[c] = segId;
+    this.cOff[c] = offset;
+  }
+
+  /** Compaction moved the message's latest DeliveryCount record within its segment. */
+  moveCount(slot: number, offset: number): void {
+    const c = this.countOf.get(this.ids[slot]!);
+    if (c !== undefined) this.cOff[c] = offset;
   }
 
   get size(): number {
@@ -128,9 +176,6 @@ export class QueueIndex implements QueueView {
     this.segs[slot] = segId;
     this.offs[slot] = offset;
     this.lens[slot] = length;
-    this.counts[slot] = 0;
-    this.countSegs[slot] = NONE;
-    this.countOffs[slot] = 0;
     this.tail = slot + 1;
     this.live++;
     return slot;
@@ -140,7 +185,15 @@ export class QueueIndex implements QueueView {
   remove(slot: number): void {
     this.segs[slot] = FREE;
     this.live--;
-    if (this.byId !== null) this.byId.delete(this.ids[slot]!);
+    const id = this.ids[slot]!;
+    if (this.byId !== null) this.byId.delete(id);
+    if (this.countOf.size > 0) {
+      const c = this.countOf.get(id);
+      if (c !== undefined) {
+        this.countOf.delete(id);
+        this.cFree.push(c);
+      }
+    }
     while (this.head < this.tail && this.segs[this.head] === FREE) this.head++;
     if (this.head === this.tail) this.head = this.tail = 0;
   }
@@ -163,9 +216,6 @@ export class QueueIndex implements QueueView {
           this.segs[w] = this.segs[r]!;
           this.offs[w] = this.offs[r]!;
           this.lens[w] = this.lens[r]!;
-          this.counts[w] = this.counts[r]!;
-          this.countSegs[w] = this.countSegs[r]!;
-          this.countOffs[w] = this.countOffs[r]!;
         }
         w++;
       }
@@ -184,14 +234,11 @@ export class QueueIndex implements QueueView {
     this.segs = growU32(this.segs, n);
     this.offs = growU32(this.offs, n);
     this.lens = growU32(this.lens, n);
-    this.counts = growU32(this.counts, n);
-    this.countSegs = growU32(this.countSegs, n);
-    this.countOffs = growU32(this.countOffs, n);
   }
 
   private snapshot(slot: number): MessageEntry {
     const seg = this.segmentById(this.segs[slot]!);
-    return new MessageEntry(this.queueId, this.ids[slot]!, this.counts[slot]!, seg ? seg.baseSeq : -1, this.offs[slot]!, this.lens[slot]!);
+    return new MessageEntry(this.queueId, this.ids[slot]!, this.count(slot), seg ? seg.baseSeq : -1, this.offs[slot]!, this.lens[slot]!);
   }
 
   get(messageId: number): MessageEntry | undefined {
