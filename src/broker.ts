@@ -448,6 +448,9 @@ export class Broker extends EventEmitter {
   private flushScheduled = false;
   private readonly dirtyHosts: ShardHost[] = [];
   private closed = false;
+  /** Dead-letter copies whose confirms are awaited before the origin is settled (close waits for them). */
+  private deadLettersInFlight = 0;
+  private readonly dlWaiters: (() => void)[] = [];
   private readonly lockPath: string;
   // resource alarms (G10)
   private readonly alarms = new Set<'memory' | 'disk'>();
@@ -1163,8 +1166,15 @@ export class Broker extends EventEmitter {
     const expires = metaExpiresAt(meta, 0);
     void expires;
     const c = this.publishEncoded(out, n, this.clock(), 0, 0, metaPersistent(meta, 0), exchange, routingKey, props, body, 0, body.length);
-    if (c.done) done();
-    else c.then(done, () => {}); // a refused copy leaves the original in place (redelivered after a restart at worst)
+    if (c.done) {
+      if (c.error === null) done();
+      return;
+    }
+    // A refused copy leaves the original in place (redelivered after a restart at worst).
+    this.deadLettersInFlight++;
+    c.then(done, () => {}).finally(() => {
+      if (--this.deadLettersInFlight === 0) for (const w of this.dlWaiters.splice(0)) w();
+    });
   }
 
   private onEvent(ev: { type: string; [k: string]: unknown }): void {
@@ -1366,7 +1376,13 @@ export class Broker extends EventEmitter {
   async close(): Promise<void> {
     if (this.closed) return;
     this.flush();
+    // Dead letters in flight finish first, so a clean close never leaves an original behind its copy (G5).
+    for (let i = 0; i < 100 && this.deadLettersInFlight > 0 && !this.hosts.some((h) => h.failure); i++) {
+      await new Promise<void>((r) => this.dlWaiters.push(r));
+      this.flush();
+    }
     for (const e of [...this.queues.values()]) if (e.decl.exclusive) await this.removeQueue(e).catch(() => {});
+    this.flush();
     this.closed = true;
     this.failPending(new BrokerError('ERR_CLOSED', 'broker closed'));
     await Promise.all(this.hosts.map((h) => h.close()));
