@@ -11,9 +11,10 @@ const USAGE = `ringmq — a message broker engine for Node.js
 Usage:
   ringmq serve [--port N] [--host H] [--data DIR] [--fsync always|interval|never] [--shards N]
       Run the broker: AMQP 0-9-1 on 127.0.0.1:5672, data in ./data.
-  ringmq bench [SUITE...] [--json] [--quick] [--list]
+  ringmq bench [SUITE...] [--json] [--quick] [--list] [--report DIR]
       Run benchmarks (all suites when none is named) and print a table;
-      --json prints one JSON object per case per line.
+      --json prints one JSON object per case per line; --report DIR also
+      writes DIR/report.html (SVG charts) and DIR/results.jsonl.
   ringmq fuzz [--seconds N] [--seed S]
       Randomized workloads with injected crashes, checked against the guarantees.
   ringmq help [COMMAND]
@@ -157,6 +158,7 @@ async function bench(args: string[]): Promise<number> {
       json: { type: 'boolean', default: false },
       quick: { type: 'boolean', default: false },
       list: { type: 'boolean', default: false },
+      report: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -164,5 +166,6 @@ async function bench(args: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  return runBench(positionals, { json: values.json, quick: values.quick, list: values.list });
+  if (values.report === '') throw new UsageError('--report needs a directory');
+  return runBench(positionals, { json: values.json, quick: values.quick, list: values.list, ...(values.report !== undefined ? { report: values.report } : {}) });
 }
