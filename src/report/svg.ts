@@ -77,10 +77,14 @@ export function barChart(c: BarChart): string {
   const left = 70;
   const top = c.caption ? 52 : 36;
   const plotH = 220;
-  const groupW = Math.max(series.length, 1) * barW + gap;
-  const plotW = Math.max(c.groups.length * groupW, 160);
-  const legendW = 190;
-  const width = left + plotW + 20 + legendW;
+  // Each group is as wide as its bars (packed; a series keeps its colour) or its label.
+  const groupWs = c.groups.map((g) => Math.max(g.bars.length * barW + gap, g.label.length * 6.5 + 10));
+  const groupXs: number[] = [];
+  let acc = left;
+  for (const w of groupWs) { groupXs.push(acc); acc += w; }
+  const plotW = Math.max(acc - left, 160);
+  const legendW = 20 + Math.max(...series.map((x) => x.length * 6.5), 60);
+  const width = Math.max(left + plotW + 20 + legendW, left + (c.caption?.length ?? 0) * 6 + 20);
   const height = top + plotH + 60;
   const y = (v: number): number => {
     const f = log ? (Math.log10(Math.max(v, lo)) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo) || 1) : (v - lo) / (hi - lo || 1);
@@ -100,17 +104,18 @@ export function barChart(c: BarChart): string {
   out.push(`<line x1="${left}" x2="${left}" y1="${top}" y2="${top + plotH}" stroke="#333"/>`);
   out.push(`<text x="14" y="${top + plotH / 2}" transform="rotate(-90 14 ${top + plotH / 2})" text-anchor="middle">${escapeXml(c.unit + (log ? ' (log scale)' : ''))}</text>`);
   c.groups.forEach((g, gi) => {
-    const gx = left + gi * groupW + gap / 2;
-    for (const b of g.bars) {
+    const gw = groupWs[gi]!;
+    const gx = groupXs[gi]! + (gw - g.bars.length * barW) / 2;
+    g.bars.forEach((b, bi) => {
       const si = series.indexOf(b.series);
-      const x = gx + si * barW;
+      const x = gx + bi * barW;
       const v = Number.isFinite(b.value) ? b.value : 0;
       const by = y(v);
       const h = Math.max(top + plotH - by, 0.5);
       out.push(`<rect class="bar" x="${x.toFixed(1)}" y="${(top + plotH - h).toFixed(1)}" width="${barW - 3}" height="${h.toFixed(1)}" fill="${PALETTE[si % PALETTE.length]}" data-group="${escapeXml(g.label)}" data-series="${escapeXml(b.series)}" data-value="${v}"><title>${escapeXml(`${g.label} / ${b.series}: ${formatValue(v)} ${c.unit}`)}</title></rect>`);
       out.push(`<text x="${(x + (barW - 3) / 2).toFixed(1)}" y="${(top + plotH - h - 3).toFixed(1)}" text-anchor="middle" font-size="9">${escapeXml(formatValue(v))}</text>`);
-    }
-    out.push(`<text x="${(gx + (series.length * barW) / 2).toFixed(1)}" y="${top + plotH + 16}" text-anchor="middle">${escapeXml(g.label)}</text>`);
+    });
+    out.push(`<text x="${(groupXs[gi]! + gw / 2).toFixed(1)}" y="${top + plotH + 16}" text-anchor="middle">${escapeXml(g.label)}</text>`);
   });
   // legend
   series.forEach((s, si) => {
