@@ -42,7 +42,8 @@ import { manualClock, systemClock, type Clock } from './engine/clock.js';
 import type { QueueDecl } from './engine/shard-types.js';
 import { SegmentedLog } from './log/segmented-log.js';
 import { ExchangeKind, RecordType } from './log/records.js';
-import type { FsyncPolicy } from './log/fsync.js';
+import { FSYNC_BUCKETS_S, type FsyncPolicy } from './log/fsync.js';
+import { ringOccupancy } from './ring/index.js';
 import type { Overflow, QueueArgs, QueueCounters } from './queue/queue.js';
 
 export type { FsyncPolicy, Overflow, QueueCounters, ExchangeType };
@@ -175,7 +176,38 @@ export interface QueueStats {
 
 export interface BrokerStats {
   queues: Record<string, QueueStats>;
-  shards: { index: number; memBytes: number; diskBytes: number; log: Record<string, number>; ringSpilled: number }[];
+  shards: ShardStats[];
+}
+
+/** Per shard worker (metrics: docs/metrics.md). Counters count since the broker opened. */
+export interface ShardStats {
+  index: number;
+  /** Message bytes the shard holds in memory. */
+  memBytes: number;
+  /** Bytes of its log segments on disk, and how many segments. */
+  diskBytes: number;
+  segments: number;
+  /** The log's counters: appends, writeSyscalls, bytesWritten, syncs, lastSeq, writtenSeq, durableSeq. */
+  log: Record<string, number>;
+  /** fdatasync latency: counts per bucket (upper bounds `fsyncBucketBounds`, seconds; last +Inf) and total seconds. */
+  fsyncBuckets: number[];
+  fsyncBucketBounds: readonly number[];
+  fsyncSeconds: number;
+  /** Records the shard's outbox had to hold back for ring space (backpressure). */
+  ringSpilled: number;
+  /** Ring I/O thread -> shard: records and batches (one index publication each), bytes waiting now, capacity. */
+  toShard: RingStats;
+  /** Ring shard -> I/O thread. */
+  fromShard: RingStats;
+  /** Log recovery at open: wall time, bytes scanned, records. */
+  recovery: { ms: number; bytes: number; records: number };
+}
+
+export interface RingStats {
+  records: number;
+  batches: number;
+  usedBytes: number;
+  capacity: number;
 }
 
 export type MessageHandler = (msg: Message) => void | Promise<void>;
@@ -1298,12 +1330,24 @@ export class Broker extends EventEmitter {
 
   async stats(): Promise<BrokerStats> {
     this.checkOpen();
-    const res = await Promise.all(this.hosts.map((h) => h.request<{ queues: Record<string, { messageCount: number; unacked: number; consumerCount: number; readyBytes: number; counters: QueueCounters }>; memBytes: number; diskBytes: number; log: Record<string, number>; ringSpilled: number }>({ op: 'stats' })));
+    const res = await Promise.all(this.hosts.map((h) => h.request<{
+      queues: Record<string, { messageCount: number; unacked: number; consumerCount: number; readyBytes: number; counters: QueueCounters }>; memBytes: number; diskBytes: number;
+      log: Record<string, number>; ringSpilled: number; segments: number; fsyncBuckets: number[]; fsyncSeconds: number; inRecords: number; inBatches: number; outRecords: number; outBatches: number;
+    }>({ op: 'stats' })));
     const now = Date.now();
     const queues: Record<string, QueueStats> = {};
     const shards: BrokerStats['shards'] = [];
     res.forEach((r, i) => {
-      shards.push({ index: i, memBytes: r.memBytes, diskBytes: r.diskBytes, log: r.log, ringSpilled: r.ringSpilled });
+      const h = this.hosts[i]!;
+      const rec = (h.recovery ?? {}) as { ms?: number; bytes?: number; records?: number };
+      shards.push({
+        index: i, memBytes: r.memBytes, diskBytes: r.diskBytes, segments: r.segments, log: r.log, ringSpilled: r.ringSpilled,
+        fsyncBuckets: r.fsyncBuckets, fsyncBucketBounds: FSYNC_BUCKETS_S, fsyncSeconds: r.fsyncSeconds,
+        // Each ring's records are counted by its consumer, its batches (index publications) by its producer.
+        toShard: { records: r.inRecords, batches: h.out.ring.batches, usedBytes: ringOccupancy(h.toShardSab), capacity: h.out.ring.capacity },
+        fromShard: { records: h.inbox.ring.records, batches: r.outBatches, usedBytes: ringOccupancy(h.fromShardSab), capacity: h.out.ring.capacity },
+        recovery: { ms: rec.ms ?? 0, bytes: rec.bytes ?? 0, records: rec.records ?? 0 },
+      });
       for (const [id, q] of Object.entries(r.queues)) {
         const e = this.queuesById.get(Number(id));
         if (e === undefined) continue;

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { DEFAULT_METRICS_URL, runStat } from './stat.js';
 import { runBench } from './bench.js';
 
 /**
@@ -17,6 +18,9 @@ Usage:
       writes DIR/report.html (SVG charts) and DIR/results.jsonl.
   ringmq fuzz [--seconds N] [--seed S]
       Randomized workloads with injected crashes, checked against the guarantees.
+  ringmq stat [--url URL] [--interval S] [--once]
+      A live table of a running broker's queues (depth, unacked, consumers,
+      rates), read from its metrics endpoint (default ${DEFAULT_METRICS_URL}).
   ringmq help [COMMAND]
 
 Options:
@@ -48,6 +52,8 @@ export async function main(argv: string[]): Promise<number> {
         return await bench(rest);
       case 'fuzz':
         return fuzz(rest);
+      case 'stat':
+        return await stat(rest);
       default:
         throw new UsageError(`unknown command "${command}"`);
     }
@@ -148,6 +154,28 @@ function fuzz(args: string[]): number {
   }
   process.stderr.write('ringmq fuzz: not yet — the fuzzer lands with issue #6.\n');
   return 1;
+}
+
+async function stat(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { url: { type: 'string', default: DEFAULT_METRICS_URL }, interval: { type: 'string', default: '2' }, once: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (positionals.length) throw new UsageError(`stat takes no positional arguments, got "${positionals.join(' ')}"`);
+  const intervalS = Number(values.interval);
+  if (!Number.isFinite(intervalS) || intervalS <= 0) throw new UsageError(`--interval must be a positive number of seconds, got "${values.interval}"`);
+  let url: URL;
+  try {
+    url = new URL(values.url);
+  } catch {
+    throw new UsageError(`--url must be a URL, got "${values.url}"`);
+  }
+  return runStat({ url: url.href, intervalS, once: values.once });
 }
 
 async function bench(args: string[]): Promise<number> {

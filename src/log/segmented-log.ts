@@ -432,6 +432,11 @@ export class SegmentedLog {
     };
   }
 
+  /** fdatasync latency histogram (bucket counts per FSYNC_BUCKETS_S bound, last +Inf) and total seconds. */
+  get durabilityStats(): { buckets: Float64Array; seconds: number } {
+    return { buckets: this.durability.syncBuckets, seconds: this.durability.syncSeconds };
+  }
+
   get lastSequence(): number {
     return this.lastSeq;
   }
