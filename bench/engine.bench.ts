@@ -50,6 +50,9 @@ function namesPerShard(prefix: string, shards: number): string[] {
  */
 const PREFETCH = 4000;
 
+/** Publishes in flight per queue (each awaiting its confirm) in persistent-confirm. */
+const WINDOW = Number(process.env['RINGMQ_BENCH_WINDOW'] ?? 256);
+
 const yieldNow = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 /**
@@ -142,7 +145,7 @@ async function persistentConfirm(root: string, shards: number, ms: number, paylo
       }
     };
     const ps: Promise<void>[] = [];
-    for (const q of queues) for (let i = 0; i < 256; i++) ps.push(publisher(q));
+    for (const q of queues) for (let i = 0; i < WINDOW; i++) ps.push(publisher(q));
     await new Promise((r) => setTimeout(r, ms));
     stop = true;
     await Promise.all(ps);

@@ -107,7 +107,7 @@ export class LiveIndex {
         this.declaredQueues.delete(record.queueId);
         // The delete record is permanent (topology is always live), so it settles every message of the queue for good.
         const q = this.queues.get(record.queueId);
-        if (q !== undefined) for (let s = q.head; s < q.tail; s++) if (q.segs[s] !== 0xffffffff) this.drop(q, s, null, 0, 0);
+        if (q !== undefined) for (let s = q.head; s < q.tail; s++) if (q.isLive(s)) this.drop(q, s, null, 0, 0);
         this.queues.delete(record.queueId);
         if (this.lastQueue === q) this.lastQueue = null;
         for (const [k, b] of this.bindings) if (b.queueId === record.queueId) this.bindings.delete(k);
@@ -142,7 +142,7 @@ export class LiveIndex {
    * drops it (PendingSettle). settleSeg null: settled by a permanent record.
    */
   private drop(q: QueueIndex, slot: number, settleSeg: Segment | null, settleOffset: number, settleLength: number): void {
-    const enqSeg = this.segment(q.segs[slot]!);
+    const enqSeg = this.segment(q.segOf(slot));
     enqSeg.liveBytes -= q.lens[slot]!;
     const countSeg = q.countSeg(slot);
     if (countSeg !== NONE) this.segment(countSeg).liveBytes -= COUNT_RECORD_SIZE;
