@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { DEFAULT_METRICS_URL, runStat } from './stat.js';
 import { runBench } from './bench.js';
 
 /**
@@ -10,15 +11,19 @@ const USAGE = `ringmq — a message broker engine for Node.js
 
 Usage:
   ringmq serve [--port N] [--host H] [--data DIR] [--fsync always|interval|never] [--shards N]
-               [--users FILE] [--user NAME:PASSWORD ...]
+               [--users FILE] [--user NAME:PASSWORD ...] [--metrics-port N]
       Run the broker: AMQP 0-9-1 on 127.0.0.1:5672, data in ./data (--port 0: a free port).
       Users: guest/guest from loopback only unless --users/--user say otherwise
-      (docs/amqp-server.md).
-  ringmq bench [SUITE...] [--json] [--quick] [--list]
+      (docs/amqp-server.md). --metrics-port serves Prometheus metrics on loopback.
+  ringmq bench [SUITE...] [--json] [--quick] [--list] [--report DIR]
       Run benchmarks (all suites when none is named) and print a table;
-      --json prints one JSON object per case per line.
+      --json prints one JSON object per case per line; --report DIR also
+      writes DIR/report.html (SVG charts) and DIR/results.jsonl.
   ringmq fuzz [--seconds N] [--seed S]
       Randomized workloads with injected crashes, checked against the guarantees.
+  ringmq stat [--url URL] [--interval S] [--once]
+      A live table of a running broker's queues (depth, unacked, consumers,
+      rates), read from its metrics endpoint (default ${DEFAULT_METRICS_URL}).
   ringmq help [COMMAND]
 
 Options:
@@ -50,6 +55,8 @@ export async function main(argv: string[]): Promise<number> {
         return await bench(rest);
       case 'fuzz':
         return fuzz(rest);
+      case 'stat':
+        return await stat(rest);
       default:
         throw new UsageError(`unknown command "${command}"`);
     }
@@ -85,6 +92,8 @@ export interface ServeArgs {
   users: string | undefined;
   /** --user NAME:PASSWORD flags, in order. */
   user: string[];
+  /** Serve Prometheus metrics on 127.0.0.1:N (docs/metrics.md), or undefined. */
+  metricsPort: number | undefined;
 }
 
 export function parseServeArgs(args: string[]): ServeArgs | 'help' {
@@ -99,6 +108,7 @@ export function parseServeArgs(args: string[]): ServeArgs | 'help' {
       shards: { type: 'string' },
       users: { type: 'string' },
       user: { type: 'string', multiple: true },
+      'metrics-port': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -119,6 +129,7 @@ export function parseServeArgs(args: string[]): ServeArgs | 'help' {
     shards: positiveInt('shards', values.shards, 64),
     users: values.users,
     user: values.user ?? [],
+    metricsPort: positiveInt('metrics-port', values['metrics-port'], 65535),
   };
 }
 
@@ -175,8 +186,21 @@ async function serve(args: string[]): Promise<number> {
     await broker.close();
     return 1;
   }
+  let metrics: { close(): Promise<void>; port: number } | null = null;
+  if (parsed.metricsPort !== undefined) {
+    const { startMetricsServer } = await import('../metrics/prometheus.js');
+    try {
+      metrics = await startMetricsServer(broker, { port: parsed.metricsPort, front: () => server.stats() });
+    } catch (e) {
+      process.stderr.write(`ringmq serve: cannot serve metrics on 127.0.0.1:${parsed.metricsPort}: ${(e as Error).message}\n`);
+      await server.close();
+      await broker.close();
+      return 1;
+    }
+  }
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   process.stdout.write(`ringmq: listening on amqp://${host}:${address.port} (data ${parsed.data}, fsync ${broker.fsync}, shards ${broker.shardCount})\n`);
+  if (metrics !== null) process.stderr.write(`ringmq: metrics on http://127.0.0.1:${metrics.port}/metrics\n`);
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
       process.off('SIGINT', onInt);
@@ -189,6 +213,7 @@ async function serve(args: string[]): Promise<number> {
     process.on('SIGINT', onInt);
     process.on('SIGTERM', onTerm);
   });
+  await metrics?.close();
   await server.close();
   await broker.close();
   return 0;
@@ -225,6 +250,28 @@ function fuzz(args: string[]): number {
   return 1;
 }
 
+async function stat(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { url: { type: 'string', default: DEFAULT_METRICS_URL }, interval: { type: 'string', default: '2' }, once: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (positionals.length) throw new UsageError(`stat takes no positional arguments, got "${positionals.join(' ')}"`);
+  const intervalS = Number(values.interval);
+  if (!Number.isFinite(intervalS) || intervalS <= 0) throw new UsageError(`--interval must be a positive number of seconds, got "${values.interval}"`);
+  let url: URL;
+  try {
+    url = new URL(values.url);
+  } catch {
+    throw new UsageError(`--url must be a URL, got "${values.url}"`);
+  }
+  return runStat({ url: url.href, intervalS, once: values.once });
+}
+
 async function bench(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
@@ -233,6 +280,7 @@ async function bench(args: string[]): Promise<number> {
       json: { type: 'boolean', default: false },
       quick: { type: 'boolean', default: false },
       list: { type: 'boolean', default: false },
+      report: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -240,5 +288,6 @@ async function bench(args: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  return runBench(positionals, { json: values.json, quick: values.quick, list: values.list });
+  if (values.report === '') throw new UsageError('--report needs a directory');
+  return runBench(positionals, { json: values.json, quick: values.quick, list: values.list, ...(values.report !== undefined ? { report: values.report } : {}) });
 }

@@ -3,12 +3,12 @@ import * as assert from 'uvu/assert';
 import { parseFuzzArgs, parseServeArgs, UsageError } from '../../../src/cli/main.js';
 
 test('serve defaults follow design.md: 127.0.0.1:5672, ./data, fsync always', () => {
-  assert.equal(parseServeArgs([]), { host: '127.0.0.1', port: 5672, data: './data', fsync: 'always', shards: undefined, users: undefined, user: [] });
+  assert.equal(parseServeArgs([]), { host: '127.0.0.1', port: 5672, data: './data', fsync: 'always', shards: undefined, users: undefined, user: [], metricsPort: undefined });
 });
 
 test('serve parses every flag', () => {
   assert.equal(parseServeArgs(['--port', '5673', '--host', '::1', '--data', '/tmp/x', '--fsync', 'never', '--shards', '4', '--users', 'u.json', '--user', 'a:b:c', '--user', 'd:e']), {
-    host: '::1', port: 5673, data: '/tmp/x', fsync: 'never', shards: 4, users: 'u.json', user: ['a:b:c', 'd:e'],
+    host: '::1', port: 5673, data: '/tmp/x', fsync: 'never', shards: 4, users: 'u.json', user: ['a:b:c', 'd:e'], metricsPort: undefined,
   });
   assert.is((parseServeArgs(['--port', '0']) as { port: number }).port, 0, '--port 0 picks a free port');
 });
