@@ -365,15 +365,21 @@ test('delayed publish is not delivered before its time, and survives reopen', as
   const dir = tempDir();
   try {
     let b = await openBroker({ dir });
-    await b.declareQueue('later');
-    await b.send('later', 'soon', { delay: 300 });
-    assert.is(await b.get('later'), null);
-    await b.close();
-    b = await openBroker({ dir });
-    assert.is(await b.get('later'), null);
-    await sleep(350);
-    assert.is((await b.get('later', { noAck: true }))?.text(), 'soon');
-    await b.close();
+    try {
+      await b.declareQueue('later');
+      // A reopen takes 0.4-1 s on a loaded 2-core machine: the delay must outlast it.
+      const delay = 3000;
+      const sentAt = Date.now();
+      await b.send('later', 'soon', { delay });
+      assert.is(await b.get('later'), null);
+      await b.close();
+      b = await openBroker({ dir });
+      if (Date.now() - sentAt < delay - 200) assert.is(await b.get('later'), null);
+      await sleep(Math.max(0, sentAt + delay + 50 - Date.now()));
+      assert.is((await b.get('later', { noAck: true }))?.text(), 'soon');
+    } finally {
+      await b.close();
+    }
   } finally {
     removeDir(dir);
   }
