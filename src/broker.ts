@@ -1228,7 +1228,9 @@ export class Broker extends EventEmitter {
     }
     const expires = metaExpiresAt(meta, 0);
     void expires;
-    const c = this.publishEncoded(out, n, this.clock(), 0, 0, metaPersistent(meta, 0), exchange, routingKey, props, body, 0, body.length);
+    // As RabbitMQ: the dead letter is published to the DLX with the dead-letter routing key, and is
+    // delivered with those (its original exchange and keys are in x-death).
+    const c = this.publishEncoded(out, n, this.clock(), 0, 0, metaPersistent(meta, 0), dlx, key, props, body, 0, body.length);
     if (c.done) {
       if (c.error === null) done();
       return;
