@@ -20,7 +20,7 @@ import type { Socket } from 'node:net';
 import type { Message } from '../broker.js';
 import { FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_HEADER_SIZE, FRAME_METHOD, FRAME_OVERHEAD, MethodId } from './codec/constants.js';
 import { Writer } from './codec/writer.js';
-import { metaExchangeAt, metaExchangeLength, metaHeaderAt, metaKeyAt, metaLength } from '../engine/meta.js';
+import { metaExchangeAt, metaExchangeLength, metaHeaderAt, metaKeyAt, metaKeyLength, metaLength } from '../engine/meta.js';
 
 /** Bodies at least this long are written as their own chunks instead of copied (one write request costs about as much as a 64 KiB copy). */
 const EXTERNAL_MIN = 64 * 1024;
@@ -141,7 +141,7 @@ export class Output {
     const w = this.w;
     const exLen = metaExchangeLength(meta, 0);
     const keyAt = metaKeyAt(meta, 0);
-    const keyLen = meta.readUInt16BE(keyAt);
+    const keyLen = metaKeyLength(meta, 0);
     w.ensure(2 + exLen + keyLen);
     const buf = w.buf;
     buf[w.pos++] = exLen;
