@@ -174,6 +174,10 @@ export class AmqpConnection implements FrameHandler {
       return;
     }
     this.closeWithError(err);
+    // The reader is failed, so close-ok could not be read anyway: end our side now (the peer still
+    // gets connection.close first; the close timer destroys the socket if it never closes its side).
+    this.out.flush();
+    this.socket.end();
   }
 
   /** §4.2.7: any octet counts as a sign of life, so a heartbeat frame needs nothing more (receivedSinceTick is set). */
