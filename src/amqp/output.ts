@@ -25,8 +25,9 @@ import { metaExchangeAt, metaExchangeLength, metaHeaderAt, metaKeyAt, metaKeyLen
 /** Bodies at least this long are written as their own chunks instead of copied (one write request costs about as much as a 64 KiB copy). */
 const EXTERNAL_MIN = 64 * 1024;
 /** A spare buffer bigger than this (after a burst of large frames) is dropped rather than kept. */
-const KEEP_MAX = 1024 * 1024;
-const INITIAL = 64 * 1024;
+const KEEP_MAX = 256 * 1024;
+/** Small: an idle connection holds at most two of these; a busy one grows them to its batch size once. */
+const INITIAL = 4096;
 /** Bytes queued in the socket above which the connection counts as congested. */
 export const HIGH_WATER = 1024 * 1024;
 
@@ -88,7 +89,7 @@ export class Output {
     const chunks = this.chunks;
     const n = chunks.length;
     if (n === 0) return;
-    if (this.dead || this.socket.destroyed) {
+    if (this.dead || this.socket.destroyed || this.socket.writableEnded) {
       chunks.length = 0;
       w.pos = 0;
       this.segStart = 0;
