@@ -12,8 +12,10 @@
  *   |  unacked / gone / returned    |  fresh: ready, delayed, gone      |
  *   |  (ready: in `behind`)         |  (never unacked)                  |
  *
- * per slot:  ids f64 (8 B) | sizes u32 (4 B) | meta i32 (4 B) | exp f64 (8 B, only once
- *            some message has a finite expiry) | payload (one array element)
+ * per slot:  ids u32 (4 B: id - idBase; f64 whole ids only while the live range exceeds
+ *            2^32) | sizes u32 (4 B) | meta i32 (4 B) | exp f64 (8 B, only once some
+ *            message has a finite expiry) | payload (u32 4 B in the shard's mode, else
+ *            one array element)
  * meta:      bits 0-1 state (GONE 0, READY 1, WAITING 2, UNACKED 3) | bit 2 EXPH
  *            | bits 3.. value: READY/WAITING → deliveryCount << 1 | redelivered;
  *                              UNACKED → its unacked-record index (u)
