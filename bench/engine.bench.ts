@@ -317,7 +317,7 @@ export const suite: Suite = {
         if (want('persistent-confirm')) {
         opts.note(`shards ${shards}: persistent-confirm`);
         const pc = await persistentConfirm(root, shards, q ? 1000 : 3000, 1024);
-        out.push({ suite: 'engine', case: 'persistent-confirm', payload: 1024, shards, msgs_per_s: pc.rate, mb_per_s: (pc.rate * 1024) / 1e6, p50_us: pc.p50, p99_us: pc.p99, fsync: 'always' });
+        out.push({ suite: 'engine', case: 'persistent-confirm', payload: 1024, shards, msgs_per_s: pc.rate, mb_per_s: (pc.rate * 1024) / 1e6, p50_us: pc.p50, p99_us: pc.p99, fsync: 'always', window: WINDOW });
         }
         if (want('fanout-4')) {
         opts.note(`shards ${shards}: fanout-4`);
