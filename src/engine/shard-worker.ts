@@ -51,7 +51,7 @@ class ShardQueue {
       remove: (msgId, reason, count, payload) => shard.onRemove(this, msgId, reason, count, payload),
       returned: (msgId, count) => shard.onReturned(this, msgId, count),
       consumerTimedOut: (consumer) => shard.event({ type: 'consumer-timeout', queueId: id, consumer }),
-    });
+    }, { u32Payloads: true }); // payload-store references (or null: body on disk)
   }
   get id(): number {
     return this.decl.id;
@@ -596,7 +596,8 @@ class Shard {
       }
       case 'memory': {
         // Bytes this shard's isolate holds (heap + array buffers), after a full GC when asked.
-        if (r.gc === true) collectGarbage();
+        // Twice: array buffers freed by a collection are swept concurrently and still counted until the next one finishes the sweep.
+        if (r.gc === true) { collectGarbage(); collectGarbage(); }
         const m = process.memoryUsage();
         return { heapUsed: m.heapUsed, arrayBuffers: m.arrayBuffers, external: m.external };
       }

@@ -9,6 +9,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Broker, BrokerError, type Message } from '../../../src/index.js';
 import { openBroker, removeDir, sleep, tempDir, waitFor } from '../../helpers/broker-util.js';
+import { ManualClock } from '../../../src/engine/clock.js';
 
 async function withBroker(fn: (b: Broker, dir: string) => Promise<void>, opts: Parameters<typeof openBroker>[0] = {}): Promise<void> {
   const dir = tempDir();
@@ -204,6 +205,7 @@ test('mandatory unroutable message is returned; alternate exchange catches unrou
 });
 
 test('dead-lettering: rejected, expired, maxlen and delivery_limit, with x-death (G7)', async () => {
+  const clock = new ManualClock(); // m3's TTL must not run out while the others are handled, however loaded the machine
   await withBroker(async (b) => {
     await b.declareExchange('dlx', 'fanout');
     await b.declareQueue('dead');
@@ -221,7 +223,8 @@ test('dead-lettering: rejected, expired, maxlen and delivery_limit, with x-death
     assert.is(m2b!.text(), m2!.text());
     m2b!.nack({ requeue: true });
     // expired: the last one waits out its TTL
-    await sleep(200);
+    clock.advance(200);
+    await b.quiesce();
     const dead: Message[] = [];
     await b.consume('dead', (m) => { dead.push(m); m.ack(); });
     await waitFor(() => dead.length === 4, 'four dead letters');
@@ -236,7 +239,7 @@ test('dead-lettering: rejected, expired, maxlen and delivery_limit, with x-death
     const s = (await b.stats()).queues['src']!;
     const c = s.counters;
     assert.is(c.routed, c.acked + s.ready + s.unacked + c.rejected + c.deliveryLimit + c.expired + c.maxlen + c.purged + c.deleted, 'G6');
-  });
+  }, { clock: clock.sab });
 });
 
 test('reject-publish overflow rejects the confirm; nothing confirmed is dropped (G10)', async () => {
@@ -362,25 +365,23 @@ test('transactions: nothing is visible before commit; rollback discards', async 
 });
 
 test('delayed publish is not delivered before its time, and survives reopen', async () => {
+  // A manual clock: a close + reopen under load can take longer than any real-time delay.
+  const clock = new ManualClock();
   const dir = tempDir();
+  let b = await openBroker({ dir, clock: clock.sab });
   try {
-    let b = await openBroker({ dir });
-    try {
-      await b.declareQueue('later');
-      // A reopen takes 0.4-1 s on a loaded 2-core machine: the delay must outlast it.
-      const delay = 3000;
-      const sentAt = Date.now();
-      await b.send('later', 'soon', { delay });
-      assert.is(await b.get('later'), null);
-      await b.close();
-      b = await openBroker({ dir });
-      if (Date.now() - sentAt < delay - 200) assert.is(await b.get('later'), null);
-      await sleep(Math.max(0, sentAt + delay + 50 - Date.now()));
-      assert.is((await b.get('later', { noAck: true }))?.text(), 'soon');
-    } finally {
-      await b.close();
-    }
+    await b.declareQueue('later');
+    await b.send('later', 'soon', { delay: 300 });
+    assert.is(await b.get('later'), null);
+    await b.close();
+    clock.advance(200);
+    b = await openBroker({ dir, clock: clock.sab });
+    assert.is(await b.get('later'), null);
+    clock.advance(100);
+    await b.quiesce();
+    assert.is((await b.get('later', { noAck: true }))?.text(), 'soon');
   } finally {
+    await b.close();
     removeDir(dir);
   }
 });
@@ -391,8 +392,9 @@ test('typed errors: unknown queue/exchange, inequivalent redeclare, exclusive, t
   try {
     await rejects(b.consume('nope', () => {}), 'ERR_NOT_FOUND');
     await rejects(() => b.publish('nope', 'k', 'x'), 'ERR_NOT_FOUND');
-    await b.declareQueue('q', { messageTtl: 10 });
-    await rejects(b.declareQueue('q', { messageTtl: 20 }), 'ERR_PRECONDITION');
+    // (A TTL long enough that the message below cannot expire on a loaded machine.)
+    await b.declareQueue('q', { messageTtl: 600_000 });
+    await rejects(b.declareQueue('q', { messageTtl: 600_001 }), 'ERR_PRECONDITION');
     await rejects(b.declareQueue('q2', { overflow: 'bogus' as 'drop-head' }), 'ERR_INVALID_ARGUMENT');
     const other = b.newOwner();
     await b.declareQueue('mine', { exclusive: true });
