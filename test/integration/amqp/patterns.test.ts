@@ -150,6 +150,38 @@ test('unknown delivery tag: 406 PRECONDITION_FAILED closes that channel only', a
   await ok.close();
 });
 
+test('ackAll / nackAll (delivery tag 0 with multiple), basic.recover requeues every unacked, unbind stops routing', async () => {
+  const ch = await channel(conn);
+  const { queue } = await ch.assertQueue('', { exclusive: true });
+  for (let i = 0; i < 6; i++) ch.sendToQueue(queue, Buffer.from(String(i)));
+  const got = await collect(ch, queue, 6, { consumerTag: 'all' });
+  await ch.cancel('all');
+  ch.nackAll(true);
+  await waitUntil(async () => (await ch.checkQueue(queue)).messageCount === 6, 'all 6 back');
+  const again = await collect(ch, queue, 6, { consumerTag: 'all2' });
+  assert.ok(again.every((m) => m.fields.redelivered));
+  await ch.cancel('all2');
+  await ch.recover();
+  await waitUntil(async () => (await ch.checkQueue(queue)).messageCount === 6, 'recovered');
+  const third = await collect(ch, queue, 6, { consumerTag: 'all3' });
+  await ch.cancel('all3');
+  ch.ackAll();
+  await sleep(50);
+  assert.is((await ch.checkQueue(queue)).messageCount, 0);
+  assert.is(got.length + third.length, 12);
+  await ch.assertExchange('x.unbind', 'direct', { durable: false });
+  await ch.bindQueue(queue, 'x.unbind', 'k');
+  ch.publish('x.unbind', 'k', Buffer.from('in'));
+  await ch.unbindQueue(queue, 'x.unbind', 'k');
+  ch.publish('x.unbind', 'k', Buffer.from('out'));
+  await sleep(50);
+  const m = await ch.get(queue, { noAck: true });
+  assert.is(m && m.content.toString(), 'in');
+  assert.is(await ch.get(queue, { noAck: true }), false);
+  await ch.deleteExchange('x.unbind');
+  await ch.close();
+});
+
 test('exchanges: fanout, direct, topic and headers route to every matching queue once (G8)', async () => {
   const ch = await channel(conn);
   await ch.assertExchange('x.fan', 'fanout', { durable: false });

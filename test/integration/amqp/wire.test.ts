@@ -133,6 +133,25 @@ test('confirms: tags are publish sequence numbers; a burst is acked with multipl
   c.destroy();
 });
 
+test('channel.flow active=false holds deliveries to the channel; active=true releases them in order', async () => {
+  const c = await RawClient.handshake(server.port);
+  await c.openChannel(1);
+  c.sendMethod(1, declare('', { exclusive: true }));
+  const { queue } = (await c.waitMethod(1, MethodId.QueueDeclareOk)) as unknown as { queue: string };
+  c.sendMethod(1, method('ChannelFlow', { active: false }));
+  await c.waitMethod(1, MethodId.ChannelFlowOk);
+  c.sendMethod(1, method('BasicConsume', { queue, consumerTag: 'f', noLocal: false, noAck: true, exclusive: false, nowait: false, arguments: {} }));
+  await c.waitMethod(1, MethodId.BasicConsumeOk);
+  for (let k = 0; k < 3; k++) c.sendContent(1, method('BasicPublish', { exchange: '', routingKey: queue, mandatory: false, immediate: false }), {}, Buffer.from(String(k)));
+  await new Promise((r) => setTimeout(r, 100));
+  const deliveries = (): Buffer[] => c.frames.filter((f) => f.t === 'body').map((f) => Buffer.from((f as { hex: string }).hex, 'hex'));
+  assert.is(deliveries().length, 0, 'nothing while flow is off');
+  c.sendMethod(1, method('ChannelFlow', { active: true }));
+  await c.waitFor((f) => f.t === 'body' && Buffer.from((f as { hex: string }).hex, 'hex').toString() === '2', 'the held deliveries');
+  assert.equal(deliveries().map(String), ['0', '1', '2']);
+  c.destroy();
+});
+
 test('consumer tags: server-generated when empty; a reused tag on the channel is 530 NOT_ALLOWED', async () => {
   const c = await RawClient.handshake(server.port);
   await c.openChannel(1);
