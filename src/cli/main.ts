@@ -129,8 +129,15 @@ export function parseServeArgs(args: string[]): ServeArgs | 'help' {
     shards: positiveInt('shards', values.shards, 64),
     users: values.users,
     user: values.user ?? [],
-    metricsPort: positiveInt('metrics-port', values['metrics-port'], 65535),
+    metricsPort: metricsPort(values['metrics-port']),
   };
+}
+
+function metricsPort(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n > 65535) throw new UsageError(`--metrics-port must be an integer in [0, 65535] (0 = a free port), got "${v}"`);
+  return n;
 }
 
 /**

@@ -74,8 +74,8 @@ test('durable queue + persistent confirmed messages survive a SIGKILL; unacked o
   }
 });
 
-test('a second server on the same data directory is refused with a clear error; SIGTERM closes clients with 320 and exits 0', async () => {
-  const server = await startServer();
+test('a second server on the same data directory is refused with a clear error; --metrics-port; SIGTERM closes clients with 320 and exits 0', async () => {
+  const server = await startServer({ args: ['--metrics-port', '0'] });
   try {
     const second = spawnSync(process.execPath, [BIN, 'serve', '--port', '0', '--data', server.dir], { encoding: 'utf8', timeout: 20000 });
     assert.is(second.status, 1);
@@ -84,6 +84,11 @@ test('a second server on the same data directory is refused with a clear error; 
     const conn = await connect(server, { heartbeat: 0 });
     const ch = await channel(conn);
     await ch.assertQueue('', { exclusive: true });
+    await waitUntil(() => /metrics on http:\/\/127\.0\.0\.1:\d+\/metrics/.test(server.stderr()), 'the metrics line');
+    const url = /metrics on (http:\/\/127\.0\.0\.1:\d+\/metrics)/.exec(server.stderr())![1]!;
+    const text = await (await fetch(url)).text();
+    assert.match(text, /^ringmq_connections 1$/m);
+    assert.match(text, /^ringmq_channels 1$/m);
     let closeErr = '';
     conn.on('close', (e?: Error) => { closeErr = String(e); });
     const code = await server.stop();
