@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { DEFAULT_METRICS_URL, runStat } from './stat.js';
 import { runBench } from './bench.js';
 import { ALL_FAULTS, KNOWN_BUGS, type Fault, type KnownBug } from '../fuzz/workload.js';
 
@@ -11,16 +12,23 @@ const USAGE = `ringmq — a message broker engine for Node.js
 
 Usage:
   ringmq serve [--port N] [--host H] [--data DIR] [--fsync always|interval|never] [--shards N]
-      Run the broker: AMQP 0-9-1 on 127.0.0.1:5672, data in ./data.
-  ringmq bench [SUITE...] [--json] [--quick] [--list]
+               [--users FILE] [--user NAME:PASSWORD ...] [--metrics-port N]
+      Run the broker: AMQP 0-9-1 on 127.0.0.1:5672, data in ./data (--port 0: a free port).
+      Users: guest/guest from loopback only unless --users/--user say otherwise
+      (docs/amqp-server.md). --metrics-port serves Prometheus metrics on loopback.
+  ringmq bench [SUITE...] [--json] [--quick] [--list] [--report DIR]
       Run benchmarks (all suites when none is named) and print a table;
-      --json prints one JSON object per case per line.
+      --json prints one JSON object per case per line; --report DIR also
+      writes DIR/report.html (SVG charts) and DIR/results.jsonl.
   ringmq fuzz [--seconds N | --runs N | --replay SEED] [--seed S] [--target embedded|amqp] [--url URL]
              [--fsync always|interval|never] [--faults kill,torn,restart,disconnect,timeout,ring|all|none]
              [--steps N] [--jobs N] [--avoid binding-args,noack-cancel,dl-close|all] [--json] [--self-check]
       Randomized workloads with injected faults against a real broker; the recorded
       history is checked against the delivery guarantees G1-G10 (docs/fuzz.md).
       Exits non-zero on any violation; each prints its seed and the command that replays it.
+  ringmq stat [--url URL] [--interval S] [--once]
+      A live table of a running broker's queues (depth, unacked, consumers,
+      rates), read from its metrics endpoint (default ${DEFAULT_METRICS_URL}).
   ringmq help [COMMAND]
 
 Options:
@@ -47,11 +55,13 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(`${await version()}\n`);
         return 0;
       case 'serve':
-        return serve(rest);
+        return await serve(rest);
       case 'bench':
         return await bench(rest);
       case 'fuzz':
         return await fuzz(rest);
+      case 'stat':
+        return await stat(rest);
       default:
         throw new UsageError(`unknown command "${command}"`);
     }
@@ -83,6 +93,12 @@ export interface ServeArgs {
   data: string;
   fsync: 'always' | 'interval' | 'never';
   shards: number | undefined;
+  /** A users file (docs/amqp-server.md), or undefined. */
+  users: string | undefined;
+  /** --user NAME:PASSWORD flags, in order. */
+  user: string[];
+  /** Serve Prometheus metrics on 127.0.0.1:N (docs/metrics.md), or undefined. */
+  metricsPort: number | undefined;
 }
 
 export function parseServeArgs(args: string[]): ServeArgs | 'help' {
@@ -95,6 +111,9 @@ export function parseServeArgs(args: string[]): ServeArgs | 'help' {
       data: { type: 'string', default: './data' },
       fsync: { type: 'string', default: 'always' },
       shards: { type: 'string' },
+      users: { type: 'string' },
+      user: { type: 'string', multiple: true },
+      'metrics-port': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -104,23 +123,112 @@ export function parseServeArgs(args: string[]): ServeArgs | 'help' {
   if (fsync !== 'always' && fsync !== 'interval' && fsync !== 'never') {
     throw new UsageError(`--fsync must be always, interval or never, got "${fsync}"`);
   }
+  const port = Number(values.port);
+  if (!/^\d+$/.test(values.port) || port > 65535) throw new UsageError(`--port must be an integer in [0, 65535] (0 = a free port), got "${values.port}"`);
+  for (const u of values.user ?? []) if (u.indexOf(':') <= 0) throw new UsageError(`--user must be NAME:PASSWORD, got "${u}"`);
   return {
     host: values.host,
-    port: positiveInt('port', values.port, 65535)!,
+    port,
     data: values.data,
     fsync,
     shards: positiveInt('shards', values.shards, 64),
+    users: values.users,
+    user: values.user ?? [],
+    metricsPort: metricsPort(values['metrics-port']),
   };
 }
 
-function serve(args: string[]): number {
+function metricsPort(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n > 65535) throw new UsageError(`--metrics-port must be an integer in [0, 65535] (0 = a free port), got "${v}"`);
+  return n;
+}
+
+/**
+ * Runs the broker and its AMQP server until SIGINT/SIGTERM, then closes
+ * both cleanly (connections get connection.close 320, the broker drains and
+ * syncs) and returns 0. Prints one line on stdout once listening:
+ * `ringmq: listening on amqp://HOST:PORT (data DIR, fsync POLICY, shards N)`.
+ */
+async function serve(args: string[]): Promise<number> {
   const parsed = parseServeArgs(args);
   if (parsed === 'help') {
     process.stdout.write(USAGE);
     return 0;
   }
-  process.stderr.write('ringmq serve: not yet — the AMQP server lands with issue #5 (the engine with #4).\n');
-  return 1;
+  const { Broker } = await import('../broker.js');
+  const { BrokerError } = await import('../errors.js');
+  const { AmqpServer } = await import('../amqp/server.js');
+  const { Authenticator, AuthConfigError, defaultAuthConfig, loadUsersFile, parseUserFlag } = await import('../amqp/auth.js');
+  let auth;
+  try {
+    const config = parsed.users !== undefined ? loadUsersFile(parsed.users) : parsed.user.length > 0 ? { users: [], loopbackUsers: ['guest'] } : defaultAuthConfig();
+    for (const u of parsed.user) {
+      const entry = parseUserFlag(u);
+      config.users = config.users.filter((x) => x.name !== entry.name);
+      config.users.push(entry);
+    }
+    auth = new Authenticator(config);
+  } catch (e) {
+    if (e instanceof AuthConfigError) {
+      process.stderr.write(`ringmq serve: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+  let broker;
+  try {
+    broker = await Broker.open({ dir: parsed.data, fsync: parsed.fsync, ...(parsed.shards !== undefined ? { shards: parsed.shards } : {}) });
+  } catch (e) {
+    if (e instanceof BrokerError && e.code === 'ERR_LOCKED_DIR') {
+      process.stderr.write(`ringmq serve: cannot use data directory ${parsed.data}: ${e.message}\n`);
+      return 1;
+    }
+    process.stderr.write(`ringmq serve: cannot open the broker on ${parsed.data}: ${(e as Error).message}\n`);
+    return 1;
+  }
+  const server = new AmqpServer(broker, { host: parsed.host, port: parsed.port, auth });
+  let address;
+  try {
+    address = await server.listen();
+  } catch (e) {
+    process.stderr.write(`ringmq serve: cannot listen on ${parsed.host}:${parsed.port}: ${(e as Error).message}\n`);
+    await server.close();
+    await broker.close();
+    return 1;
+  }
+  let metrics: { close(): Promise<void>; port: number } | null = null;
+  if (parsed.metricsPort !== undefined) {
+    const { startMetricsServer } = await import('../metrics/prometheus.js');
+    try {
+      metrics = await startMetricsServer(broker, { port: parsed.metricsPort, front: () => server.stats() });
+    } catch (e) {
+      process.stderr.write(`ringmq serve: cannot serve metrics on 127.0.0.1:${parsed.metricsPort}: ${(e as Error).message}\n`);
+      await server.close();
+      await broker.close();
+      return 1;
+    }
+  }
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  process.stdout.write(`ringmq: listening on amqp://${host}:${address.port} (data ${parsed.data}, fsync ${broker.fsync}, shards ${broker.shardCount})\n`);
+  if (metrics !== null) process.stderr.write(`ringmq: metrics on http://127.0.0.1:${metrics.port}/metrics\n`);
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+      process.stderr.write(`ringmq: ${signal}, shutting down\n`);
+      resolve();
+    };
+    const onInt = (): void => stop('SIGINT');
+    const onTerm = (): void => stop('SIGTERM');
+    process.on('SIGINT', onInt);
+    process.on('SIGTERM', onTerm);
+  });
+  await metrics?.close();
+  await server.close();
+  await broker.close();
+  return 0;
 }
 
 export interface FuzzArgs {
@@ -211,6 +319,28 @@ async function fuzz(args: string[]): Promise<number> {
   return violations === 0 && s.failures === 0 && s.workloads > 0 ? 0 : 1;
 }
 
+async function stat(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { url: { type: 'string', default: DEFAULT_METRICS_URL }, interval: { type: 'string', default: '2' }, once: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (positionals.length) throw new UsageError(`stat takes no positional arguments, got "${positionals.join(' ')}"`);
+  const intervalS = Number(values.interval);
+  if (!Number.isFinite(intervalS) || intervalS <= 0) throw new UsageError(`--interval must be a positive number of seconds, got "${values.interval}"`);
+  let url: URL;
+  try {
+    url = new URL(values.url);
+  } catch {
+    throw new UsageError(`--url must be a URL, got "${values.url}"`);
+  }
+  return runStat({ url: url.href, intervalS, once: values.once });
+}
+
 async function bench(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
@@ -219,6 +349,7 @@ async function bench(args: string[]): Promise<number> {
       json: { type: 'boolean', default: false },
       quick: { type: 'boolean', default: false },
       list: { type: 'boolean', default: false },
+      report: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -226,5 +357,6 @@ async function bench(args: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  return runBench(positionals, { json: values.json, quick: values.quick, list: values.list });
+  if (values.report === '') throw new UsageError('--report needs a directory');
+  return runBench(positionals, { json: values.json, quick: values.quick, list: values.list, ...(values.report !== undefined ? { report: values.report } : {}) });
 }

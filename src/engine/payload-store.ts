@@ -2,9 +2,9 @@
  * In-memory message bytes of one shard, without an allocation per message.
  *
  * Payloads (meta + body) are appended to 1 MiB chunks; a payload is named by
- * a number, `chunk * CHUNK_SPAN + offset`, that the queue keeps in its
- * payload column (a small integer while chunk indexes stay below 64, which
- * they do: freed chunks are reused lowest index first). Each payload starts
+ * a u32, `chunk * CHUNK_SPAN + offset / 8` (payloads start 8-aligned), that
+ * the queue keeps in its u32 payload column: up to 32,768 chunks (32 GiB of
+ * payloads in one shard; freed chunks are reused lowest index first). Each payload starts
  * with its u32 length. A chunk counts its live payloads and returns to the
  * free list when the count drops to zero and it is not the one being filled;
  * a payload larger than a quarter chunk gets a chunk of its own. Messages
@@ -12,8 +12,9 @@
  * shard's memory budget bounds.
  */
 const CHUNK_BYTES = 1 << 20;
-/** Offsets within a chunk are below this (dedicated chunks can be larger: up to the ring's largest message). */
-const CHUNK_SPAN = 1 << 30;
+/** References per chunk: offsets in 8-byte units (a dedicated chunk, however large, has one payload at 0). */
+const CHUNK_SPAN = 1 << 17;
+const MAX_CHUNKS = 2 ** 32 / CHUNK_SPAN - 1;
 const LEN_SIZE = 4;
 
 export class PayloadStore {
@@ -45,7 +46,7 @@ export class PayloadStore {
     this.write(this.cur, at, src, start, end);
     this.pos += need;
     this.live[this.cur]!++;
-    return this.cur * CHUNK_SPAN + at;
+    return this.cur * CHUNK_SPAN + (at >>> 3);
   }
 
   private write(c: number, at: number, src: Uint8Array, start: number, end: number): void {
@@ -73,6 +74,7 @@ export class PayloadStore {
       for (let i = 0; i < this.chunks.length; i++) if (this.chunks[i] === null && !this.free.includes(i)) { c = i; break; }
       this.chunks[c] = new Uint8Array(size);
     }
+    if (c >= MAX_CHUNKS) throw new RangeError(`payload store: more than ${MAX_CHUNKS} chunks (${MAX_CHUNKS} MiB) in one shard`);
     this.live[c] = 0;
     this.heldBytes += size;
     return c;
@@ -84,11 +86,11 @@ export class PayloadStore {
   }
   /** Offset of the payload's first byte in its chunk. */
   offset(ref: number): number {
-    return (ref % CHUNK_SPAN) + LEN_SIZE;
+    return (ref % CHUNK_SPAN) * 8 + LEN_SIZE;
   }
   length(ref: number): number {
     const c = this.chunk(ref);
-    const at = ref % CHUNK_SPAN;
+    const at = (ref % CHUNK_SPAN) * 8;
     return (c[at]! | (c[at + 1]! << 8) | (c[at + 2]! << 16)) + c[at + 3]! * 0x1000000;
   }
 

@@ -51,7 +51,7 @@ class ShardQueue {
       remove: (msgId, reason, count, payload) => shard.onRemove(this, msgId, reason, count, payload),
       returned: (msgId, count) => shard.onReturned(this, msgId, count),
       consumerTimedOut: (consumer) => shard.event({ type: 'consumer-timeout', queueId: id, consumer }),
-    });
+    }, { u32Payloads: true }); // payload-store references (or null: body on disk)
   }
   get id(): number {
     return this.decl.id;
@@ -592,11 +592,18 @@ class Shard {
       case 'stats': {
         const queues: Record<number, ReturnType<Shard['info']>> = {};
         for (const sq of this.queues.values()) queues[sq.id] = this.info(sq);
-        return { queues, log: this.log.stats, memBytes: this.memBytes, diskBytes: this.log.diskBytes(), ringSpilled: this.out.spilledRecords };
+        const d = this.log.durabilityStats;
+        return {
+          queues, log: this.log.stats, memBytes: this.memBytes, diskBytes: this.log.diskBytes(), ringSpilled: this.out.spilledRecords,
+          segments: this.log.segments.length, fsyncBuckets: Array.from(d.buckets), fsyncSeconds: d.seconds,
+          // The shard's ends of the rings: records and batches it took from the I/O thread and wrote to it.
+          inRecords: this.inbox.ring.records, inBatches: this.inbox.ring.batches, outRecords: this.out.ring.records, outBatches: this.out.ring.batches,
+        };
       }
       case 'memory': {
         // Bytes this shard's isolate holds (heap + array buffers), after a full GC when asked.
-        if (r.gc === true) collectGarbage();
+        // Twice: array buffers freed by a collection are swept concurrently and still counted until the next one finishes the sweep.
+        if (r.gc === true) { collectGarbage(); collectGarbage(); }
         const m = process.memoryUsage();
         return { heapUsed: m.heapUsed, arrayBuffers: m.arrayBuffers, external: m.external };
       }

@@ -12,8 +12,10 @@
  *   |  unacked / gone / returned    |  fresh: ready, delayed, gone      |
  *   |  (ready: in `behind`)         |  (never unacked)                  |
  *
- * per slot:  ids f64 (8 B) | sizes u32 (4 B) | meta i32 (4 B) | exp f64 (8 B, only once
- *            some message has a finite expiry) | payload (one array element)
+ * per slot:  ids u32 (4 B: id - idBase; f64 whole ids only while the live range exceeds
+ *            2^32) | sizes u32 (4 B) | meta i32 (4 B) | exp f64 (8 B, only once some
+ *            message has a finite expiry) | payload (u32 4 B in the shard's mode, else
+ *            one array element)
  * meta:      bits 0-1 state (GONE 0, READY 1, WAITING 2, UNACKED 3) | bit 2 EXPH
  *            | bits 3.. value: READY/WAITING → deliveryCount << 1 | redelivered;
  *                              UNACKED → its unacked-record index (u)
@@ -163,6 +165,8 @@ const STATE = 3, EXPH = 4, SHIFT = 3;
 const MAX_COUNT = (1 << 28) - 1;
 
 const DROP_HEAD = 0, REJECT = 1, REJECT_DLX = 2;
+/** "No payload" in a u32 payload column. */
+const NO_PAYLOAD = 0xffffffff;
 
 class Owner {
   readonly num: number;
@@ -205,13 +209,18 @@ export class Queue {
   private scan = 0;
   private expScan = 0;
   private dropHint = 0;
-  private ids: Float64Array;
+  /** Message id minus idBase (u32); whole ids in wideIds instead when a live id does not fit (rare). */
+  private ids: Uint32Array;
+  private wideIds: Float64Array | null = null;
+  private idBase = 0;
   private sizes: Uint32Array;
   private meta: Int32Array;
   private exp: Float64Array;
   private hasExp = false;
   private monoMax = -Infinity;
-  private payloads: unknown[];
+  /** One element per slot; a Uint32Array (NO_PAYLOAD = none) when the owner's payloads are u32 references. */
+  private payloads: unknown[] | Uint32Array;
+  private readonly u32Payloads: boolean;
   private lastId = -Infinity;
 
   private readonly behind = new SlotHeap();
@@ -239,8 +248,14 @@ export class Queue {
   private unackedCount = 0;
   private bytes = 0;
 
-  constructor(args: QueueArgs, events: QueueEvents) {
+  /**
+   * `options.u32Payloads`: every payload is null or an integer in [0, 2^32 - 2]
+   * (the shard's payload-store references): kept in a Uint32Array, 4 bytes a
+   * message instead of an 8-byte array element.
+   */
+  constructor(args: QueueArgs, events: QueueEvents, options: { u32Payloads?: boolean } = {}) {
     this.ev = events;
+    this.u32Payloads = options.u32Payloads === true;
     this.ttl = args.messageTtl ?? -1;
     this.maxLen = args.maxLength ?? Infinity;
     this.maxBytes = args.maxLengthBytes ?? Infinity;
@@ -249,11 +264,11 @@ export class Queue {
     this.limit = args.deliveryLimit ?? Infinity;
     this.ackTimeout = args.consumerTimeout ?? Infinity;
     this.backoff = args.redeliveryDelay ?? 0;
-    this.ids = new Float64Array(this.cap);
+    this.ids = new Uint32Array(this.cap);
     this.sizes = new Uint32Array(this.cap);
     this.meta = new Int32Array(this.cap);
     this.exp = new Float64Array(0);
-    this.payloads = newPayloads(this.cap);
+    this.payloads = this.newPayloads(this.cap);
     this.uPos = new Int32Array(this.uCap);
     this.uOwner = new Int32Array(this.uCap);
     this.uPrev = new Int32Array(this.uCap);
@@ -291,12 +306,19 @@ export class Queue {
     if (this.ttl >= 0 && now + this.ttl < expiry) expiry = now + this.ttl;
 
     if (this.len === this.cap) this.makeRoom();
+    if (this.len === 0) {
+      if (this.wideIds !== null) {
+        this.wideIds = null;
+        if (this.ids.length !== this.cap) this.ids = new Uint32Array(this.cap); // makeRoom left it empty in wide mode
+      }
+      this.idBase = id;
+    }
     const i = (this.head + this.len) & this.mask;
     this.len++;
     this.live++;
-    this.ids[i] = id;
+    this.putId(i, id);
     this.sizes[i] = size;
-    this.payloads[i] = payload;
+    this.setPayload(i, payload);
     let m = value << SHIFT;
     // I4: classify the expiry. If no fresh non-EXPH slot remains, the monotone run restarts.
     if ((this.scan > this.expScan ? this.scan : this.expScan) >= this.len - 1) this.monoMax = -Infinity;
@@ -397,7 +419,7 @@ export class Queue {
       this.rr = j + 1 === k ? 0 : j + 1;
       const v = this.meta[i]! >>> SHIFT;
       this.deliverTo(o, i, now);
-      this.ev.deliver(o.num, this.ids[i]!, v >>> 1, (v & 1) === 1, this.payloads[i]);
+      this.ev.deliver(o.num, this.idAt(i), v >>> 1, (v & 1) === 1, this.payloadAt(i));
       n++;
     }
     return n;
@@ -415,8 +437,8 @@ export class Queue {
       return false;
     }
     const v = this.meta[i]! >>> SHIFT;
-    const id = this.ids[i]!;
-    const payload = this.payloads[i];
+    const id = this.idAt(i);
+    const payload = this.payloadAt(i);
     out.id = id;
     out.deliveryCount = v >>> 1;
     out.redelivered = (v & 1) === 1;
@@ -444,12 +466,12 @@ export class Queue {
    * `scan` (still READY), or -1. Expired candidates met are removed.
    */
   private take(now: number): number {
-    const meta = this.meta, ids = this.ids, behind = this.behind;
+    const meta = this.meta, behind = this.behind;
     for (;;) {
       let b = -1;
       while (behind.size > 0) {
         const i = behind.topIdx();
-        if (ids[i] === behind.topId() && (meta[i]! & STATE) === READY) { b = i; break; }
+        if (this.idAt(i) === behind.topId() && (meta[i]! & STATE) === READY) { b = i; break; }
         behind.pop();
       }
       let f = -1;
@@ -461,7 +483,7 @@ export class Queue {
         // A delayed message falls behind scan: I4 wants it in `expiring` if it can expire.
         if (st === WAITING && this.hasExp && (m & EXPH) === 0 && this.exp[i] !== Infinity) {
           meta[i] = m | EXPH;
-          this.expiring.push(this.exp[i]!, ids[i]!, i);
+          this.expiring.push(this.exp[i]!, this.idAt(i), i);
         }
         this.scan++;
       }
@@ -470,7 +492,7 @@ export class Queue {
         if (f < 0) return -1;
         i = f;
         this.scan++;
-      } else if (f < 0 || ids[b]! < ids[f]!) {
+      } else if (f < 0 || this.idAt(b) < this.idAt(f)) {
         i = b;
         behind.pop();
       } else {
@@ -499,7 +521,7 @@ export class Queue {
     else this.uNext[o.tail] = u;
     o.tail = u;
     o.unacked++;
-    const id = this.ids[i]!;
+    const id = this.idAt(i);
     if (id < o.lastId) o.sorted = false;
     o.lastId = id;
     this.meta[i] = (u << SHIFT) | (m & EXPH) | UNACKED;
@@ -533,7 +555,7 @@ export class Queue {
     let u = o.head;
     while (u !== -1) {
       const next = this.uNext[u]!;
-      if (this.ids[this.uPos[u]!]! <= id) {
+      if (this.idAt(this.uPos[u]!) <= id) {
         this.ackU(u);
         n++;
       } else if (o.sorted) break;
@@ -561,7 +583,7 @@ export class Queue {
     let u = o.head;
     while (u !== -1) {
       const next = this.uNext[u]!;
-      if (this.ids[this.uPos[u]!]! <= id) {
+      if (this.idAt(this.uPos[u]!) <= id) {
         if (requeue) this.returnU(u, now);
         else this.rejectU(u);
         n++;
@@ -576,8 +598,8 @@ export class Queue {
     const i = this.uPos[u]!;
     const v = this.uVal[u]!;
     this.unlinkU(u);
-    const id = this.ids[i]!;
-    const payload = this.payloads[i];
+    const id = this.idAt(i);
+    const payload = this.payloadAt(i);
     this.counters.acked++;
     this.kill(i);
     this.ev.remove(id, 'acked', v >>> 1, payload);
@@ -587,8 +609,8 @@ export class Queue {
     const i = this.uPos[u]!;
     const v = this.uVal[u]!;
     this.unlinkU(u);
-    const id = this.ids[i]!;
-    const payload = this.payloads[i];
+    const id = this.idAt(i);
+    const payload = this.payloadAt(i);
     this.counters.rejected++;
     this.kill(i);
     this.ev.remove(id, 'rejected', v >>> 1, payload);
@@ -604,9 +626,9 @@ export class Queue {
     let count = (this.uVal[u]! >>> 1) + 1;
     if (count > MAX_COUNT) count = MAX_COUNT;
     this.unlinkU(u);
-    const id = this.ids[i]!;
+    const id = this.idAt(i);
     if (count > this.limit || (this.hasExp && this.exp[i]! <= now)) {
-      const payload = this.payloads[i];
+      const payload = this.payloadAt(i);
       const limited = count > this.limit;
       if (limited) this.counters.deliveryLimit++;
       else this.counters.expired++;
@@ -666,7 +688,7 @@ export class Queue {
     const delayed = this.delayed;
     while (delayed.size > 0) {
       const i = delayed.topIdx();
-      if (this.ids[i] === delayed.topId() && (this.meta[i]! & STATE) === WAITING) { d = delayed.topKey(); break; }
+      if (this.idAt(i) === delayed.topId() && (this.meta[i]! & STATE) === WAITING) { d = delayed.topKey(); break; }
       delayed.pop();
     }
     if (this.hasExp) {
@@ -691,7 +713,7 @@ export class Queue {
       const id = delayed.topId();
       delayed.pop();
       const m = this.meta[i]!;
-      if (this.ids[i] !== id || (m & STATE) !== WAITING) continue;
+      if (this.idAt(i) !== id || (m & STATE) !== WAITING) continue;
       this.meta[i] = (m & ~STATE) | READY;
       if (((i - this.head) & this.mask) < this.scan) this.behind.push(id, id, i);
     }
@@ -704,7 +726,7 @@ export class Queue {
       const i = h.topIdx();
       const m = this.meta[i]!;
       const st = m & STATE;
-      if (this.ids[i] === h.topId() && st !== GONE) {
+      if (this.idAt(i) === h.topId() && st !== GONE) {
         if (st !== UNACKED) return i;
         this.meta[i] = m & ~EXPH;
       }
@@ -733,7 +755,7 @@ export class Queue {
       const hk = h >= 0 ? this.expiring.topKey() : Infinity;
       const wk = w >= 0 ? this.exp[w]! : Infinity;
       if (hk > now && wk > now) return;
-      if (h >= 0 && (hk < wk || (hk === wk && this.ids[h]! < this.ids[w]!))) {
+      if (h >= 0 && (hk < wk || (hk === wk && this.idAt(h) < this.idAt(w)))) {
         this.expiring.pop();
         this.removeReady(h, 'expired');
       } else this.removeReady(w, 'expired');
@@ -750,10 +772,10 @@ export class Queue {
       const st = this.meta[i]! & STATE;
       if (st !== READY && st !== WAITING) continue;
       const v = this.meta[i]! >>> SHIFT;
-      const id = this.ids[i]!;
-      const payload = this.payloads[i];
+      const id = this.idAt(i);
+      const payload = this.payloadAt(i);
       this.meta[i] = GONE;
-      this.payloads[i] = undefined;
+      this.setPayload(i, undefined);
       this.live--;
       this.readyCount--;
       this.bytes -= this.sizes[i]!;
@@ -763,7 +785,7 @@ export class Queue {
     }
     this.behind.clear();
     this.delayed.clear();
-    this.expiring.rebuild((i, id) => (this.ids[i] === id && (this.meta[i]! & STATE) === UNACKED ? i : -1));
+    this.expiring.rebuild((i, id) => (this.idAt(i) === id && (this.meta[i]! & STATE) === UNACKED ? i : -1));
     this.dropHint = this.len;
     this.advanceHead();
     return n;
@@ -782,8 +804,8 @@ export class Queue {
       if (st === GONE) continue;
       const v = st === UNACKED ? this.uVal[m >>> SHIFT]! : m >>> SHIFT;
       out.push({
-        id: this.ids[i]!, state: st === READY ? 'ready' : st === WAITING ? 'delayed' : 'unacked',
-        deliveryCount: v >>> 1, redelivered: (v & 1) === 1, payload: this.payloads[i],
+        id: this.idAt(i), state: st === READY ? 'ready' : st === WAITING ? 'delayed' : 'unacked',
+        deliveryCount: v >>> 1, redelivered: (v & 1) === 1, payload: this.payloadAt(i),
       });
     }
     return out;
@@ -807,10 +829,10 @@ export class Queue {
         this.readyCount--;
         this.bytes -= this.sizes[i]!;
       }
-      const id = this.ids[i]!;
-      const payload = this.payloads[i];
+      const id = this.idAt(i);
+      const payload = this.payloadAt(i);
       this.meta[i] = GONE;
-      this.payloads[i] = undefined;
+      this.setPayload(i, undefined);
       this.live--;
       this.counters.deleted++;
       n++;
@@ -831,19 +853,19 @@ export class Queue {
   private findUnacked(id: number): number {
     const hi = this.scan;
     if (hi === 0) return -1;
-    const ids = this.ids, head = this.head, mask = this.mask;
-    let off = id - ids[head]!;
+    const head = this.head, mask = this.mask;
+    let off = id - this.idAt(head);
     let i = -1;
     if (off >= 0 && off < hi) {
       const g = (head + off) & mask;
-      if (ids[g] === id) i = g;
+      if (this.idAt(g) === id) i = g;
     }
     if (i < 0) {
       let lo = 0, up = hi - 1;
       while (lo <= up) {
         off = (lo + up) >>> 1;
         const g = (head + off) & mask;
-        const x = ids[g]!;
+        const x = this.idAt(g);
         if (x === id) { i = g; break; }
         if (x < id) lo = off + 1;
         else up = off - 1;
@@ -856,8 +878,8 @@ export class Queue {
   /** Removes a READY/WAITING message with `reason`, emitting the event. */
   private removeReady(i: number, reason: 'expired' | 'maxlen'): void {
     const v = this.meta[i]! >>> SHIFT;
-    const id = this.ids[i]!;
-    const payload = this.payloads[i];
+    const id = this.idAt(i);
+    const payload = this.payloadAt(i);
     this.readyCount--;
     this.bytes -= this.sizes[i]!;
     if (reason === 'expired') this.counters.expired++;
@@ -869,7 +891,7 @@ export class Queue {
   /** Marks slot i GONE and keeps I6. Counters and readiness are the caller's. */
   private kill(i: number): void {
     this.meta[i] = GONE;
-    this.payloads[i] = undefined;
+    this.setPayload(i, undefined);
     this.live--;
     if (i === this.head) this.advanceHead();
   }
@@ -886,6 +908,51 @@ export class Queue {
     this.dropHint = this.dropHint > k ? this.dropHint - k : 0;
   }
 
+  private idAt(i: number): number {
+    return this.wideIds !== null ? this.wideIds[i]! : this.idBase + this.ids[i]!;
+  }
+
+  /** Stores slot i's id: relative to idBase; rebases (on the oldest slot) or widens when it does not fit. */
+  private putId(i: number, id: number): void {
+    if (this.wideIds === null && id - this.idBase > 0xffffffff) {
+      const oldest = this.idAt(this.head);
+      if (id - oldest <= 0xffffffff) {
+        const d = oldest - this.idBase;
+        for (let o = 0; o < this.len; o++) {
+          const k = (this.head + o) & this.mask;
+          if (k !== i) this.ids[k] = this.ids[k]! - d;
+        }
+        this.idBase = oldest;
+      } else {
+        const w = new Float64Array(this.cap);
+        for (let o = 0; o < this.len; o++) {
+          const k = (this.head + o) & this.mask;
+          if (k !== i) w[k] = this.idAt(k);
+        }
+        this.wideIds = w;
+      }
+    }
+    if (this.wideIds !== null) this.wideIds[i] = id;
+    else this.ids[i] = id - this.idBase;
+  }
+
+  private newPayloads(n: number): unknown[] | Uint32Array {
+    return this.u32Payloads ? new Uint32Array(n).fill(NO_PAYLOAD) : newPayloadArray(n);
+  }
+
+  private payloadAt(i: number): unknown {
+    if (this.u32Payloads) {
+      const v = (this.payloads as Uint32Array)[i]!;
+      return v === NO_PAYLOAD ? null : v;
+    }
+    return (this.payloads as unknown[])[i];
+  }
+
+  private setPayload(i: number, p: unknown): void {
+    if (this.u32Payloads) (this.payloads as Uint32Array)[i] = p === null || p === undefined ? NO_PAYLOAD : (p as number);
+    else (this.payloads as unknown[])[i] = p;
+  }
+
   private enableExp(): void {
     this.exp = new Float64Array(this.cap).fill(Infinity);
     this.hasExp = true;
@@ -896,11 +963,22 @@ export class Queue {
     const newCap = this.live <= this.cap >>> 1 ? this.cap : this.cap * 2;
     const oldMask = this.mask, oldHead = this.head, len = this.len;
     const map = new Int32Array(this.cap).fill(-1);
-    const ids = new Float64Array(newCap);
+    // Ids of the live slots, rebased on the oldest; whole ids if the newest does not fit in a u32 above it.
+    let first = -1, last = -1;
+    for (let o = 0; o < len; o++) {
+      const i = (oldHead + o) & oldMask;
+      if ((this.meta[i]! & STATE) === GONE) continue;
+      if (first < 0) first = i;
+      last = i;
+    }
+    const base = first < 0 ? 0 : this.idAt(first);
+    const wide = last >= 0 && this.idAt(last) - base > 0xffffffff;
+    const ids = new Uint32Array(wide ? 0 : newCap);
+    const wideIds = wide ? new Float64Array(newCap) : null;
     const sizes = new Uint32Array(newCap);
     const meta = new Int32Array(newCap);
     const exp = this.hasExp ? new Float64Array(newCap).fill(Infinity) : this.exp;
-    const payloads = newPayloads(newCap);
+    const payloads = this.newPayloads(newCap);
     let n = 0, nScan = 0, nExp = 0, nDrop = 0;
     for (let o = 0; o < len; o++) {
       if (o === this.scan) nScan = n;
@@ -909,11 +987,12 @@ export class Queue {
       const i = (oldHead + o) & oldMask;
       const m = this.meta[i]!;
       if ((m & STATE) === GONE) continue;
-      ids[n] = this.ids[i]!;
+      if (wideIds !== null) wideIds[n] = this.idAt(i);
+      else ids[n] = this.idAt(i) - base;
       sizes[n] = this.sizes[i]!;
       meta[n] = m;
       if (this.hasExp) exp[n] = this.exp[i]!;
-      payloads[n] = this.payloads[i];
+      payloads[n] = (this.payloads as Uint32Array)[i]!;
       if ((m & STATE) === UNACKED) this.uPos[m >>> SHIFT] = n;
       map[i] = n;
       n++;
@@ -923,12 +1002,14 @@ export class Queue {
     if (this.dropHint >= len) nDrop = n;
     const remap = (i: number, id: number) => {
       const ni = map[i]!;
-      return ni >= 0 && ids[ni] === id ? ni : -1;
+      return ni >= 0 && (wideIds !== null ? wideIds[ni] : base + ids[ni]!) === id ? ni : -1;
     };
     this.behind.rebuild(remap);
     this.delayed.rebuild(remap);
     this.expiring.rebuild(remap);
     this.ids = ids;
+    this.wideIds = wideIds;
+    this.idBase = base;
     this.sizes = sizes;
     this.meta = meta;
     this.exp = exp;
@@ -1019,6 +1100,6 @@ export class Queue {
  * elements on Node 20 (checked with %HasDictionaryElements); growing with push
  * would leave up to 50% spare capacity.
  */
-function newPayloads(n: number): unknown[] {
+function newPayloadArray(n: number): unknown[] {
   return new Array<unknown>(n).fill(undefined);
 }

@@ -9,6 +9,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Broker, BrokerError, type Message } from '../../../src/index.js';
 import { openBroker, removeDir, sleep, tempDir, waitFor } from '../../helpers/broker-util.js';
+import { ManualClock } from '../../../src/engine/clock.js';
 
 async function withBroker(fn: (b: Broker, dir: string) => Promise<void>, opts: Parameters<typeof openBroker>[0] = {}): Promise<void> {
   const dir = tempDir();
@@ -204,6 +205,7 @@ test('mandatory unroutable message is returned; alternate exchange catches unrou
 });
 
 test('dead-lettering: rejected, expired, maxlen and delivery_limit, with x-death (G7)', async () => {
+  const clock = new ManualClock(); // m3's TTL must not run out while the others are handled, however loaded the machine
   await withBroker(async (b) => {
     await b.declareExchange('dlx', 'fanout');
     await b.declareQueue('dead');
@@ -221,7 +223,8 @@ test('dead-lettering: rejected, expired, maxlen and delivery_limit, with x-death
     assert.is(m2b!.text(), m2!.text());
     m2b!.nack({ requeue: true });
     // expired: the last one waits out its TTL
-    await sleep(200);
+    clock.advance(200);
+    await b.quiesce();
     const dead: Message[] = [];
     await b.consume('dead', (m) => { dead.push(m); m.ack(); });
     await waitFor(() => dead.length === 4, 'four dead letters');
@@ -236,7 +239,7 @@ test('dead-lettering: rejected, expired, maxlen and delivery_limit, with x-death
     const s = (await b.stats()).queues['src']!;
     const c = s.counters;
     assert.is(c.routed, c.acked + s.ready + s.unacked + c.rejected + c.deliveryLimit + c.expired + c.maxlen + c.purged + c.deleted, 'G6');
-  });
+  }, { clock: clock.sab });
 });
 
 test('reject-publish overflow rejects the confirm; nothing confirmed is dropped (G10)', async () => {
@@ -248,6 +251,63 @@ test('reject-publish overflow rejects the confirm; nothing confirmed is dropped 
     assert.is((await b.get('full', { noAck: true }))?.text(), '1');
     assert.is((await b.get('full', { noAck: true }))?.text(), '2');
     assert.is(await b.get('full'), null);
+  });
+});
+
+test('memory and disk alarms block publishing with ERR_BLOCKED; nothing confirmed is dropped; unblock resumes (G10)', async () => {
+  await withBroker(async (b) => {
+    await b.declareQueue('alarm');
+    await b.send('alarm', 'before');
+    const events: string[] = [];
+    b.on('blocked', (r: string) => events.push(`blocked:${r}`));
+    b.on('unblocked', () => events.push('unblocked'));
+    assert.is(b.blocked, null);
+    b.setLimits({ memoryHighWater: 1024 }); // far below any RSS: the alarm goes on at once
+    assert.is(b.blocked, 'memory');
+    const c = b.send('alarm', 'refused');
+    assert.is(c.written, false);
+    await rejects(Promise.resolve(c), 'ERR_BLOCKED');
+    await rejects(() => b.request('alarm', 'x', { timeout: 100 }), 'ERR_BLOCKED');
+    // Consumers keep being served while publishers are blocked (that is how the memory goes down).
+    assert.is((await b.get('alarm', { noAck: true }))?.text(), 'before');
+    const waiting = b.unblocked();
+    b.setLimits({ memoryHighWater: 1e15 });
+    await waiting;
+    assert.is(b.blocked, null);
+    await b.send('alarm', 'after');
+    assert.is((await b.get('alarm', { noAck: true }))?.text(), 'after');
+    assert.is(await b.get('alarm'), null);
+    // Disk: a free-space limit above any disk's free space.
+    b.setLimits({ diskFreeLimit: 1e18 });
+    await waitFor(() => b.blocked === 'disk', 'disk alarm');
+    await rejects(Promise.resolve(b.send('alarm', 'refused')), 'ERR_BLOCKED');
+    b.setLimits({ diskFreeLimit: 0 });
+    await waitFor(() => b.blocked === null, 'disk alarm off');
+    assert.equal(events, ['blocked:memory', 'unblocked', 'blocked:disk', 'unblocked']);
+    const s = (await b.stats()).queues['alarm']!;
+    assert.is(s.counters.routed, 2); // the refused ones were never routed
+  }, { resourceCheckMs: 20 });
+});
+
+test('x-expires: an unused queue is deleted after its expiry; a consumer or a get keeps it', async () => {
+  await withBroker(async (b) => {
+    const expired: string[] = [];
+    b.on('queue-expired', (n: string) => expired.push(n));
+    await b.declareQueue('short', { expires: 150, durable: true });
+    await b.send('short', 'm');
+    await b.declareQueue('used', { expires: 150 });
+    const c = await b.consume('used', (m) => m.ack());
+    await b.declareQueue('polled', { expires: 300 });
+    await rejects(() => b.declareQueue('short', { expires: 151 }), 'ERR_PRECONDITION');
+    await rejects(() => b.declareQueue('bad', { expires: 0 }), 'ERR_INVALID_ARGUMENT');
+    for (let i = 0; i < 5; i++) { await sleep(100); await b.get('polled'); }
+    await waitFor(() => expired.includes('short'), 'short to expire', 3000);
+    await rejects(() => b.declareQueue('short', { passive: true }), 'ERR_NOT_FOUND');
+    await b.declareQueue('used', { passive: true });
+    await b.declareQueue('polled', { passive: true });
+    await c.cancel();
+    await waitFor(() => expired.includes('used'), 'used to expire after its consumer left', 3000);
+    await waitFor(() => expired.includes('polled'), 'polled to expire once not polled', 3000);
   });
 });
 
@@ -305,19 +365,23 @@ test('transactions: nothing is visible before commit; rollback discards', async 
 });
 
 test('delayed publish is not delivered before its time, and survives reopen', async () => {
+  // A manual clock: a close + reopen under load can take longer than any real-time delay.
+  const clock = new ManualClock();
   const dir = tempDir();
+  let b = await openBroker({ dir, clock: clock.sab });
   try {
-    let b = await openBroker({ dir });
     await b.declareQueue('later');
     await b.send('later', 'soon', { delay: 300 });
     assert.is(await b.get('later'), null);
     await b.close();
-    b = await openBroker({ dir });
+    clock.advance(200);
+    b = await openBroker({ dir, clock: clock.sab });
     assert.is(await b.get('later'), null);
-    await sleep(350);
+    clock.advance(100);
+    await b.quiesce();
     assert.is((await b.get('later', { noAck: true }))?.text(), 'soon');
-    await b.close();
   } finally {
+    await b.close();
     removeDir(dir);
   }
 });
@@ -328,8 +392,9 @@ test('typed errors: unknown queue/exchange, inequivalent redeclare, exclusive, t
   try {
     await rejects(b.consume('nope', () => {}), 'ERR_NOT_FOUND');
     await rejects(() => b.publish('nope', 'k', 'x'), 'ERR_NOT_FOUND');
-    await b.declareQueue('q', { messageTtl: 10 });
-    await rejects(b.declareQueue('q', { messageTtl: 20 }), 'ERR_PRECONDITION');
+    // (A TTL long enough that the message below cannot expire on a loaded machine.)
+    await b.declareQueue('q', { messageTtl: 600_000 });
+    await rejects(b.declareQueue('q', { messageTtl: 600_001 }), 'ERR_PRECONDITION');
     await rejects(b.declareQueue('q2', { overflow: 'bogus' as 'drop-head' }), 'ERR_INVALID_ARGUMENT');
     const other = b.newOwner();
     await b.declareQueue('mine', { exclusive: true });
@@ -466,6 +531,44 @@ test('ack multiple settles every earlier delivery of the consumer; delete if-unu
     await c2.cancel();
     await rejects(b.get('ad'), 'ERR_NOT_FOUND');
     s = (await b.stats()).queues['m'] ?? s;
+  });
+});
+
+test('publish with raw AMQP properties keeps them exactly (deliveryMode 1, cluster-id, expiration text); headers route', async () => {
+  await withBroker(async (b) => {
+    await b.declareQueue('raw');
+    await b.declareExchange('hx', 'headers');
+    await b.declareQueue('hq');
+    await b.bindQueue('hq', 'hx', '', { 'x-match': 'all', kind: 'a' });
+    const properties = { deliveryMode: 1, clusterId: 'c1', expiration: '60000', headers: { kind: 'a' }, contentType: 'text/plain' };
+    await b.publish('', 'raw', 'x', { persistent: false, properties, expiration: 60000 });
+    await b.publish('hx', '', 'y', { persistent: false, properties });
+    const m = await b.get('raw', { noAck: true });
+    assert.equal(m!.properties, properties);
+    assert.is(m!.persistent, false);
+    const h = await b.get('hq', { noAck: true });
+    assert.is(h!.text(), 'y');
+  });
+});
+
+test('cancel without requeue: unacked messages stay with their holder and settle later; the rest stay queued', async () => {
+  await withBroker(async (b) => {
+    await b.declareQueue('cq');
+    for (let i = 0; i < 50; i++) b.send('cq', String(i));
+    const got: Message[] = [];
+    const c = await b.consume('cq', (m) => { got.push(m); }, { prefetch: 10 });
+    await waitFor(() => got.length === 10, '10 deliveries');
+    await b.cancel(c, false);
+    await b.quiesce();
+    const held = got.length;
+    let s = (await b.stats()).queues.cq!;
+    assert.is(s.unacked, held, 'the held deliveries stay unacked');
+    assert.is(s.ready, 50 - held);
+    for (const m of got) m.ack();
+    await b.quiesce();
+    s = (await b.stats()).queues.cq!;
+    assert.is(s.unacked, 0);
+    assert.is(s.ready, 50 - held);
   });
 });
 
