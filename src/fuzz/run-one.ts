@@ -80,6 +80,8 @@ export async function runOne(o: RunOneOptions): Promise<RunResult> {
   let caps = { torn: true, restart: true, kill: true };
   if (o.target === 'amqp') caps = { torn: false, restart: o.url === undefined, kill: o.url === undefined };
   const wl = generateWorkload({ seed: o.seed, ...(o.faults ? { faults: o.faults } : {}), ...(o.fsync ? { fsync: o.fsync } : {}), ...(o.steps ? { steps: o.steps } : {}), ...(o.avoid ? { avoid: o.avoid } : {}), caps });
+  // `ringmq serve` runs with its default ring (4 MiB); an external broker has none.
+  if (o.target === 'amqp') wl.ringBytes = 4 * 1024 * 1024;
   const target = await makeTarget(o, dir, wl);
   const driver = new Driver(target, wl, replay, o.progress ? { progress: o.progress } : {}, o.plantedBug);
   let timer: NodeJS.Timeout | undefined;
