@@ -52,7 +52,8 @@ export interface FuzzSummary {
 
 export async function fuzz(o: FuzzOptions): Promise<FuzzSummary> {
   const out = o.out ?? process.stdout;
-  const jobs = Math.max(1, o.jobs ?? Math.min(4, availableParallelism()));
+  // Runs against one external broker (--url) would share queue names: one at a time.
+  const jobs = o.url !== undefined ? 1 : Math.max(1, o.jobs ?? Math.min(4, availableParallelism()));
   const baseSeed = o.replay !== undefined ? null : (o.seed ?? Date.now() % 1_000_000_000);
   const maxRuns = o.replay !== undefined ? 1 : (o.runs ?? (o.seconds !== undefined ? Infinity : 1));
   const deadline = o.replay === undefined && o.seconds !== undefined ? Date.now() + o.seconds * 1000 : Infinity;
