@@ -363,6 +363,7 @@ export class Driver {
 
   private async crash(torn: boolean): Promise<void> {
     if (this.down || this.failure !== null) return;
+    if (torn) this.writeBurst();
     this.goDown();
     this.rec.add({ k: 'kill' });
     this.crashes++;
@@ -382,6 +383,24 @@ export class Driver {
     }
     await this.reopen();
   }
+
+  /**
+   * Before a torn-tail kill: a burst of persistent publishes (no confirms) so
+   * that the log has records past its durable point when the kill comes — an
+   * idle broker has synced everything and there would be nothing to tear.
+   */
+  private writeBurst(): void {
+    const durable = [...this.queues.values()].filter((q) => q.durable && q.name !== this.wl.rpcQueue);
+    if (durable.length === 0) return;
+    const q = durable[this.faultRng.int(0, durable.length - 1)]!.name;
+    for (let k = 0; k < 32; k++) {
+      const m = ++this.burstId;
+      const len = this.faultRng.int(16, 400);
+      this.rec.add({ k: 'publish', m, p: BURST_PUBLISHER, x: '', key: q, persistent: true, mandatory: false, confirm: false, len, crc: bodyCrc(makeBody(m, len)) });
+      this.target.send({ op: 'publish', m, x: '', key: q, persistent: true, mandatory: false, confirm: false, len });
+    }
+  }
+  private burstId = BURST_BASE;
 
   private async cleanRestart(): Promise<void> {
     if (this.down || this.failure !== null) return;
@@ -485,6 +504,10 @@ export class Driver {
     }
   }
 }
+
+/** Messages of the pre-kill bursts: numbered apart from the workload's, from their own publisher. */
+const BURST_BASE = 10_000_000;
+const BURST_PUBLISHER = 99;
 
 const NO_BEHAVIOR: Behavior = { ack: 1, nackRequeue: 0, nackDrop: 0, reject: 0, rejectRequeue: 0, hold: 0, forget: 0, holdMs: [0, 0], seed: 0 };
 
