@@ -120,6 +120,8 @@ interface Copy {
   dlArrivedEpoch: number;
   /** Kills at which it was ready while noAck gets were in flight on its queue ("<kill>|<queue>"). */
   noAckExposure: string[];
+  /** A settle of it may have been lost with a closed connection (network targets). */
+  settleRaced: boolean;
 }
 
 interface QState {
@@ -279,6 +281,19 @@ class Checker {
       case 'cancel': return this.release(ev.c, 'cancel', ev.i);
       case 'timeout': return this.release(ev.c, 'ack timeout', ev.i);
       case 'disconnect': {
+        if (!this.ordered) {
+          // Over a network a connection close can overtake the settles sent just before it on its
+          // channels: those acks and rejects may be lost, and the messages requeued.
+          const mine = new Set([`get:${ev.owner}`]);
+          for (const [id, c] of this.consumers) if (!c.sub && c.owner === ev.owner) mine.add(id);
+          for (const copy of this.copies.values()) {
+            if (copy.settledBy !== null && mine.has(copy.settledBy) && copy.settledEpoch === ev.e && (copy.status === 'acked' || copy.status === 'dead')) {
+              copy.mayRedeliver = true;
+              copy.settleRaced = true;
+              copy.mustReturn = { count: copy.lastCount, why: `the close of owner ${ev.owner}'s connection (racing its settle)`, at: ev.i, relaxed: false, optional: true };
+            }
+          }
+        }
         for (const [id, c] of this.consumers) if (c.alive && !c.sub && c.owner === ev.owner) this.release(id, 'disconnect', ev.i);
         this.release(`get:${ev.owner}`, 'disconnect');
         return;
@@ -378,7 +393,7 @@ class Checker {
     const c: Copy = {
       key, m, q, pub, origin, status: 'ready', settledEpoch: -1, settledAt: -1, settledBy: null, holder: null, tag: -1, deliveries: 0, lastCount: 0,
       mayRedeliver: false, mustReturn: null, crashes: 0, cleanRestarts: 0, countUncertain: false, excuse: null, rejectSent: false,
-      dlArrived: 0, dlArrivedEpoch: -1, noAckExposure: [],
+      dlArrived: 0, dlArrivedEpoch: -1, noAckExposure: [], settleRaced: false,
     };
     this.copies.set(key, c);
     this.copiesOf(q).add(c);
@@ -439,9 +454,10 @@ class Checker {
     // After a kill the origin may have been dead-lettered again (at-least-once): several lives of
     // one dead letter can be in the queue at once. A delivery is the redelivery of a returned life
     // if it looks like one (count raised where that is required); otherwise it is a new arrival.
-    const dupPossible = oc !== undefined && oc.crashes > 0;
+    const dupPossible = oc !== undefined && (oc.crashes > 0 || oc.settleRaced);
+    // (Without delivery counts, the redelivered flag tells: a new arrival is not flagged.)
     const back = lives.find((c) => c.mayRedeliver && c.status !== 'unacked' && c.deliveries > 0
-      && (!dupPossible || c.mustReturn === null || ev.count > c.mustReturn.count));
+      && (!dupPossible || (this.deliveryCounts ? c.mustReturn === null || ev.count > c.mustReturn.count : ev.red)));
     if (back !== undefined) return this.deliverCopy(back, ev);
     if (lives.some((c) => c.status === 'unacked') && !dupPossible) {
       // Not a redelivery, not a possible duplicate: the same dead letter twice at once.
@@ -463,7 +479,7 @@ class Checker {
       if (fields.length > 0) this.fail('G7', `dead letter of message ${ev.m} from ${d.queue}: wrong x-death / body: ${fields.join('; ')}`, ev.m, d.queue);
       // At-least-once dead-lettering: a second copy only after a crash.
       this.checks.G3++;
-      if (oc.dlArrived > 0 && oc.crashes === 0) {
+      if (oc.dlArrived > 0 && oc.crashes === 0 && !oc.settleRaced) {
         this.fail('G3', `message ${ev.m} was dead-lettered from ${d.queue} twice without a crash in between${oc.cleanRestarts > 0 ? ' (only clean restarts)' : ''}`, ev.m, d.queue);
       }
       oc.dlArrived++;
