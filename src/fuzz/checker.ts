@@ -896,8 +896,9 @@ class Checker {
     if (copy.cleanRestarts > 0) life.push(`${copy.cleanRestarts} clean restart(s)`);
     if (copy.pub.confirmed === true) life.push('confirmed');
     if (copy.status === 'unacked') life.push(`still unacked by ${copy.holder}`);
-    const noAck = (this.noAckReleases.get(copy.q) ?? []).filter((r) => r.i > copy.pub.at).map((r) => `${r.c} (#${r.i})`);
-    if (copy.deliveries === 0 && noAck.length > 0) life.push(`noAck consumer(s) of ${copy.q} cancelled or released while it was there: ${noAck.slice(0, 4).join(', ')}`);
+    const readySince = copy.mustReturn !== null && copy.mustReturn.at >= 0 ? copy.mustReturn.at : copy.pub.at;
+    const noAck = (this.noAckReleases.get(copy.q) ?? []).filter((r) => r.i > readySince).map((r) => `${r.c} (#${r.i})`);
+    if ((copy.deliveries === 0 || copy.mustReturn !== null) && noAck.length > 0) life.push(`noAck consumer(s) of ${copy.q} cancelled or released while it was there: ${noAck.slice(0, 4).join(', ')}`);
     return `${life.join(', ')}; not acked, not dead-lettered, not in the final drain`;
   }
 }
