@@ -284,9 +284,11 @@ export class AmqpTarget implements Target {
         const h = this.held.get(cmd.tag);
         if (h === undefined) return null;
         this.held.delete(cmd.tag);
-        if (cmd.kind === 'ack') h.ch.ack(h.msg);
-        else if (cmd.kind === 'nack') h.ch.nack(h.msg, false, cmd.requeue);
-        else h.ch.reject(h.msg, cmd.requeue);
+        try {
+          if (cmd.kind === 'ack') h.ch.ack(h.msg);
+          else if (cmd.kind === 'nack') h.ch.nack(h.msg, false, cmd.requeue);
+          else h.ch.reject(h.msg, cmd.requeue);
+        } catch { /* its channel is closed: the broker requeued the message */ }
         return null;
       }
       case 'get': {
@@ -319,8 +321,10 @@ export class AmqpTarget implements Target {
           let h = 0;
           for (let i = 0; i < text.length; i++) h = (h * 31 + text.charCodeAt(i)) >>> 0;
           setTimeout(() => {
-            if (msg.properties.replyTo) ch.sendToQueue(msg.properties.replyTo, Buffer.from(`re:${text}`), { correlationId: msg.properties.correlationId });
-            ch.ack(msg);
+            try {
+              if (msg.properties.replyTo) ch.sendToQueue(msg.properties.replyTo, Buffer.from(`re:${text}`), { correlationId: msg.properties.correlationId });
+              ch.ack(msg);
+            } catch { /* the connection closed meanwhile (a kill, a restart): the request stays unanswered */ }
           }, h % 40);
         });
         this.replierConns.push(conn);
@@ -433,6 +437,9 @@ export class AmqpTarget implements Target {
 
   async close(): Promise<void> {
     const p = this.server;
+    // Close the connections gracefully first (close-ok comes after the broker has read their settles).
+    const conns = [this.pubConn, ...[...this.owners.values()].map((o) => o.conn), ...this.replierConns];
+    await Promise.race([Promise.all(conns.map((c) => c?.close().catch(() => {}))), sleep(2000)]);
     this.dropClients();
     if (p === null) return;
     this.server = null;
