@@ -184,7 +184,7 @@ async function run(cmd: Call): Promise<unknown> {
       return deliver(msg, `get:${cmd.owner}`, cmd.noAck);
     }
     case 'release': {
-      for (const [c, cons] of [...consumers]) if ((cons as unknown as { owner: number }).owner === cmd.owner) forget(c);
+      for (const [c, cons] of [...consumers]) if (cons.owner === cmd.owner) forget(c);
       const mine = heldBy.get(`get:${cmd.owner}`);
       if (mine !== undefined) forget(`get:${cmd.owner}`);
       await b().releaseOwner(cmd.owner);
