@@ -31,6 +31,12 @@ export interface BenchOptions {
   quick: boolean;
   /** Progress and notes for humans; silent with --json. */
   note(line: string): void;
+  /** `--compare rabbitmq` (amqp suite): run the same cases against a private RabbitMQ too. */
+  compare?: 'rabbitmq';
+  /** `--url amqp://...` (amqp suite): bench this running broker instead of starting `ringmq serve`. */
+  url?: string;
+  /** `--shards N` (amqp suite): shards of the `ringmq serve` under test. */
+  shards?: number;
 }
 
 export interface Suite {
@@ -72,6 +78,7 @@ export function formatTable(results: BenchResult[]): string {
   const extras = [...new Set(results.flatMap((r) => Object.keys(r)))].filter((k) => !STANDARD.has(k));
   const cols: [string, (r: BenchResult) => string][] = [
     ['case', (r) => r.case],
+    ['broker', (r) => (typeof r.broker === 'string' ? r.broker : '')],
     ['payload', (r) => (r.payload === undefined ? '' : formatBytes(r.payload))],
     ['shards', (r) => (r.shards === undefined ? '' : String(r.shards))],
     ['msgs/s', (r) => num(r.msgs_per_s)],
@@ -92,7 +99,7 @@ export function formatTable(results: BenchResult[]): string {
     .join('\n');
 }
 
-const STANDARD = new Set(['suite', 'case', 'payload', 'shards', 'msgs_per_s', 'mb_per_s', 'p50_us', 'p99_us', 'bytes_per_msg', 'ratio', 'vs', 'rme_pct']);
+const STANDARD = new Set(['suite', 'case', 'broker', 'payload', 'shards', 'msgs_per_s', 'mb_per_s', 'p50_us', 'p99_us', 'bytes_per_msg', 'ratio', 'vs', 'rme_pct']);
 
 export function formatBytes(n: number): string {
   if (n >= 1 << 20 && n % (1 << 20) === 0) return `${n / (1 << 20)} MiB`;

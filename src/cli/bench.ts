@@ -16,7 +16,16 @@ async function loadSuite(name: string): Promise<Suite> {
   return mod.suite;
 }
 
-export async function runBench(names: string[], flags: { json: boolean; quick: boolean; list: boolean }): Promise<number> {
+export interface BenchFlags {
+  json: boolean;
+  quick: boolean;
+  list: boolean;
+  compare?: 'rabbitmq' | undefined;
+  url?: string | undefined;
+  shards?: number | undefined;
+}
+
+export async function runBench(names: string[], flags: BenchFlags): Promise<number> {
   const known = await listSuites();
   if (flags.list) {
     for (const n of known) process.stdout.write(`${n.padEnd(10)} ${(await loadSuite(n)).description}\n`);
@@ -32,6 +41,9 @@ export async function runBench(names: string[], flags: { json: boolean; quick: b
     quick: flags.quick,
     note: flags.json ? () => {} : (line) => process.stderr.write(`${line}\n`),
   };
+  if (flags.compare) opts.compare = flags.compare;
+  if (flags.url) opts.url = flags.url;
+  if (flags.shards) opts.shards = flags.shards;
   if (!flags.json) {
     const header = machineHeader();
     process.stdout.write(Object.entries(header).map(([k, v]) => `${k}: ${v}`).join('\n') + '\n');

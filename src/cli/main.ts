@@ -12,8 +12,13 @@ Usage:
   ringmq serve [--port N] [--host H] [--data DIR] [--fsync always|interval|never] [--shards N]
       Run the broker: AMQP 0-9-1 on 127.0.0.1:5672, data in ./data.
   ringmq bench [SUITE...] [--json] [--quick] [--list]
+               [--compare rabbitmq] [--url amqp://...] [--shards N]
       Run benchmarks (all suites when none is named) and print a table;
-      --json prints one JSON object per case per line.
+      --json prints one JSON object per case per line. The amqp suite
+      benches \`ringmq serve\` (N shards, default 1) or, with --url, a running
+      broker; --compare rabbitmq also runs it against a private RabbitMQ
+      (scripts/rabbitmq.mjs) and prints ratios. These three flags select
+      the amqp suite when no suite is named.
   ringmq fuzz [--seconds N] [--seed S]
       Randomized workloads with injected crashes, checked against the guarantees.
   ringmq help [COMMAND]
@@ -149,7 +154,23 @@ function fuzz(args: string[]): number {
   return 1;
 }
 
-async function bench(args: string[]): Promise<number> {
+export interface BenchArgs {
+  suites: string[];
+  json: boolean;
+  quick: boolean;
+  list: boolean;
+  /** Also run the amqp suite's cases against this broker and print ratios. */
+  compare: 'rabbitmq' | undefined;
+  /** Bench an already running AMQP broker (amqp suite) instead of starting `ringmq serve`. */
+  url: string | undefined;
+  /** Shards of the `ringmq serve` the amqp suite starts. */
+  shards: number | undefined;
+}
+
+/** Flags that only the amqp suite reads; naming one selects that suite when no suite is named. */
+const AMQP_FLAGS = ['compare', 'url', 'shards'] as const;
+
+export function parseBenchArgs(args: string[]): BenchArgs | 'help' {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
@@ -157,12 +178,48 @@ async function bench(args: string[]): Promise<number> {
       json: { type: 'boolean', default: false },
       quick: { type: 'boolean', default: false },
       list: { type: 'boolean', default: false },
+      compare: { type: 'string' },
+      url: { type: 'string' },
+      shards: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
-  if (values.help) {
+  if (values.help) return 'help';
+  if (values.compare !== undefined && values.compare !== 'rabbitmq') {
+    throw new UsageError(`--compare takes "rabbitmq" (the only broker it can start), got "${values.compare}"`);
+  }
+  if (values.url !== undefined) {
+    let ok = false;
+    try {
+      const u = new URL(values.url);
+      ok = (u.protocol === 'amqp:' || u.protocol === 'amqps:') && u.hostname !== '';
+    } catch {
+      // not a URL
+    }
+    if (!ok) throw new UsageError(`--url must be an AMQP URL like amqp://guest:guest@127.0.0.1:5672, got "${values.url}"`);
+  }
+  let suites = positionals;
+  const amqpOnly = AMQP_FLAGS.filter((f) => values[f] !== undefined);
+  if (amqpOnly.length) {
+    if (suites.length === 0) suites = ['amqp'];
+    else if (!suites.includes('amqp')) throw new UsageError(`--${amqpOnly[0]} applies to the amqp suite, which is not among ${suites.join(', ')}`);
+  }
+  return {
+    suites,
+    json: values.json,
+    quick: values.quick,
+    list: values.list,
+    compare: values.compare,
+    url: values.url,
+    shards: positiveInt('shards', values.shards, 64),
+  };
+}
+
+async function bench(args: string[]): Promise<number> {
+  const parsed = parseBenchArgs(args);
+  if (parsed === 'help') {
     process.stdout.write(USAGE);
     return 0;
   }
-  return runBench(positionals, { json: values.json, quick: values.quick, list: values.list });
+  return runBench(parsed.suites, parsed);
 }
