@@ -45,6 +45,20 @@ export interface Suite {
   /** Threads the suite runs at once (a warning is printed when cores are fewer). */
   threads: number;
   run(opts: BenchOptions): Promise<BenchResult[]>;
+  /**
+   * Why the suite cannot run here (e.g. a missing dev dependency), or
+   * undefined. A suite that is unavailable is skipped with this note when
+   * all suites run, and fails with it when named.
+   */
+  unavailable?(): Promise<string | undefined>;
+}
+
+/**
+ * An error in setting a suite up (a missing dependency, a broker that does
+ * not start): `ringmq bench` prints its message alone, without a stack.
+ */
+export function setupError(message: string): Error {
+  return Object.assign(new Error(message), { code: 'ERR_BENCH_SETUP' });
 }
 
 /** A benchmark that computed a wrong answer must not print a figure. */

@@ -44,7 +44,7 @@ import { fileURLToPath } from 'node:url';
 import type { ChannelModel } from 'amqplib';
 import type { FromClient, Job, ToClient } from './amqp-protocol.js';
 import type { BenchOptions, BenchResult, Suite } from './_util.js';
-import { failIfNot, median, percentile, rmePct } from './_util.js';
+import { failIfNot, median, percentile, rmePct, setupError } from './_util.js';
 
 export const CASE_NAMES = ['transient', 'persistent-confirm', 'fanout-4', 'rpc'] as const;
 export type CaseName = (typeof CASE_NAMES)[number];
@@ -67,7 +67,7 @@ export const MAX_BACKLOG = 10_000;
 export const DEFAULT_SHARDS = 1;
 
 export const MISSING_AMQPLIB =
-  'ringmq bench amqp needs amqplib, a dev dependency of ringmq: run `npm install` (or `npm install --no-save amqplib`) in the ringmq checkout';
+  'amqplib is not installed (a dev dependency of ringmq): run `npm install` (or `npm install --no-save amqplib`) in the ringmq checkout';
 
 export interface Timing {
   warmupMs: number;
@@ -169,7 +169,7 @@ async function loadAmqplib(): Promise<typeof import('amqplib')> {
   try {
     return await import('amqplib');
   } catch (err) {
-    if ((err as { code?: string }).code === 'ERR_MODULE_NOT_FOUND') throw new Error(MISSING_AMQPLIB);
+    if ((err as { code?: string }).code === 'ERR_MODULE_NOT_FOUND') throw setupError(MISSING_AMQPLIB);
     throw err;
   }
 }
@@ -225,7 +225,7 @@ function spawnListening(what: string, cmd: string, args: string[], timeoutMs: nu
       if (done) return;
       done = true;
       proc.kill('SIGKILL');
-      reject(new Error(`${what} did not print "listening on amqp://HOST:PORT" within ${timeoutMs / 1000}s; output:\n${tail.text()}`));
+      reject(setupError(`${what} did not print "listening on amqp://HOST:PORT" within ${timeoutMs / 1000}s; output:\n${tail.text()}`));
     }, timeoutMs);
     // Keep reading both pipes for the whole run: a full pipe would block the server.
     proc.stderr!.setEncoding('utf8').on('data', (d: string) => tail.push(d));
@@ -243,13 +243,13 @@ function spawnListening(what: string, cmd: string, args: string[], timeoutMs: nu
       if (done) return;
       done = true;
       clearTimeout(timer);
-      reject(new Error(`${what}: ${err.message}`));
+      reject(setupError(`${what}: ${err.message}`));
     });
     proc.on('exit', (code, signal) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
-      reject(Object.assign(new Error(`${what} exited (${code ?? signal}) before listening; output:\n${tail.text()}`), { exitCode: code }));
+      reject(Object.assign(setupError(`${what} exited (${code ?? signal}) before listening; output:\n${tail.text()}`), { exitCode: code }));
     });
   });
 }
@@ -323,7 +323,7 @@ async function startRabbitmq(note: (l: string) => void): Promise<Target> {
     s = await spawnListening('scripts/rabbitmq.mjs run', process.execPath, [RABBITMQ_SCRIPT, 'run'], 120_000);
   } catch (err) {
     // Exit code 3: not installed; the script's message says how to install it.
-    if ((err as { exitCode?: number }).exitCode === 3) throw new Error(`--compare rabbitmq: ${(err as Error).message.split('\n').slice(1).join('\n')}`);
+    if ((err as { exitCode?: number }).exitCode === 3) throw setupError(`--compare rabbitmq: ${(err as Error).message.split('\n').slice(1).join('\n')}`);
     throw err;
   }
   note(`rabbitmq (private, loopback-only, scripts/rabbitmq.mjs) on ${s.host}:${s.port}`);
@@ -594,6 +594,14 @@ export const suite: Suite = {
   name: 'amqp',
   description: 'AMQP 0-9-1 over loopback with amqplib clients in child processes: ringmq serve (--compare rabbitmq: vs RabbitMQ)',
   threads: 4,
+  async unavailable() {
+    try {
+      await loadAmqplib();
+      return undefined;
+    } catch (err) {
+      return (err as Error).message;
+    }
+  },
   async run(opts: BenchOptions): Promise<BenchResult[]> {
     const amqp = await loadAmqplib();
     const t = timingFor(opts.quick);

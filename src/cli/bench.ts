@@ -51,6 +51,12 @@ export async function runBench(names: string[], flags: BenchFlags): Promise<numb
   let failed = 0;
   for (const name of names.length ? names : known) {
     const suite = await loadSuite(name);
+    const why = names.length ? undefined : await suite.unavailable?.();
+    if (why) {
+      if (!flags.json) process.stdout.write(`\n## ${suite.name}: skipped: ${why}\n`);
+      else process.stderr.write(`ringmq bench ${name}: skipped: ${why}\n`);
+      continue;
+    }
     if (!flags.json) {
       process.stdout.write(`\n## ${suite.name}: ${suite.description}\n`);
       if (os.availableParallelism() < suite.threads) {
@@ -62,7 +68,10 @@ export async function runBench(names: string[], flags: BenchFlags): Promise<numb
       results = await suite.run(opts);
     } catch (err) {
       failed++;
-      process.stderr.write(`ringmq bench ${name}: ${(err as Error).stack ?? err}\n`);
+      // A setup error (missing dependency, broker that does not start) is
+      // said in its message; anything else gets its stack.
+      const setup = (err as { code?: string }).code === 'ERR_BENCH_SETUP';
+      process.stderr.write(`ringmq bench ${name}: ${setup ? (err as Error).message : ((err as Error).stack ?? err)}\n`);
       continue;
     }
     if (flags.json) for (const r of results) process.stdout.write(JSON.stringify(r) + '\n');
