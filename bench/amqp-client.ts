@@ -12,8 +12,12 @@ import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqp
 import type { FromClient, Job, ToClient } from './amqp-protocol.js';
 import { PROGRESS_MS } from './amqp-protocol.js';
 
+/** To the parent; once it is gone (killed, Ctrl-C) there is nobody to work for: exit quietly. */
 const send = (m: FromClient): void => {
-  process.send!(m);
+  if (!process.connected) process.exit(0);
+  process.send!(m, undefined, {}, (err: Error | null) => {
+    if (err) process.exit(0);
+  });
 };
 const now = (): number => performance.timeOrigin + performance.now();
 const yieldNow = (): Promise<void> => new Promise((r) => setImmediate(r));

@@ -432,6 +432,8 @@ const names = (c: CaseName): string => `ringmq-bench-${c}-${process.pid}-${++uni
 
 async function adminDo(amqp: typeof import('amqplib'), url: string, f: (ch: import('amqplib').Channel) => Promise<unknown>): Promise<void> {
   const conn: ChannelModel = await amqp.connect(url);
+  // A lost connection fails the pending operation; the event itself must not crash the bench.
+  conn.on('error', () => {});
   try {
     const ch = await conn.createChannel();
     await f(ch);
@@ -582,6 +584,7 @@ async function rpcCase(amqp: typeof import('amqplib'), url: string, t: Timing): 
 
 async function serverVersion(amqp: typeof import('amqplib'), url: string): Promise<string> {
   const conn = await amqp.connect(url);
+  conn.on('error', () => {});
   try {
     const p = (conn.connection as unknown as { serverProperties?: Record<string, unknown> }).serverProperties ?? {};
     return `${String(p.product ?? '?')} ${String(p.version ?? '?')}`;
@@ -607,7 +610,21 @@ export const suite: Suite = {
     const t = timingFor(opts.quick);
     const shards = opts.shards ?? DEFAULT_SHARDS;
     const targets: Target[] = [];
-    const problems: string[] = [];
+    let stopping: Promise<void> | undefined;
+    const stopAll = (): Promise<void> =>
+      (stopping ??= (async () => {
+        const problems: string[] = [];
+        for (const target of [...targets].reverse()) problems.push(...(await target.stop()));
+        for (const p of problems) process.stderr.write(`ringmq bench amqp: ${p}\n`);
+      })());
+    // Ctrl-C or SIGTERM mid-run: stop the brokers (and remove their data)
+    // before exiting; the client processes die with their IPC channel.
+    const onSignal = (sig: NodeJS.Signals): void => {
+      process.stderr.write(`ringmq bench amqp: ${sig}: stopping the brokers\n`);
+      void stopAll().finally(() => process.exit(130));
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
     try {
       if (opts.url) targets.push({ broker: 'external', url: opts.url, async stop() { return []; } });
       else targets.push(await startRingmq(shards, opts.note));
@@ -635,8 +652,9 @@ export const suite: Suite = {
       if (targets.length === 2) rows = addRatios(rows, targets[0]!.broker, targets[1]!.broker);
       return rows;
     } finally {
-      for (const target of targets.reverse()) problems.push(...(await target.stop()));
-      for (const p of problems) process.stderr.write(`ringmq bench amqp: ${p}\n`);
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      await stopAll();
     }
   },
 };
