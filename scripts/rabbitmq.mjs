@@ -16,6 +16,8 @@
 //                                     directory DIR (or $RINGMQ_RABBITMQ_DIR)
 //
 // The one stdout line is `listening on amqp://guest:guest@127.0.0.1:PORT`.
+// RINGMQ_RABBITMQ_SERVER overrides the start script's path (default: Debian's
+// /usr/lib/rabbitmq/bin/rabbitmq-server).
 // Exit codes: 0 ok, 1 failure (the node's log tail is printed), 2 usage,
 // 3 rabbitmq-server is not installed (the message says how to install it).
 //

@@ -3,6 +3,7 @@
  * the listening line, rates from marks, ratios, the result rows. No test here
  * starts RabbitMQ or `ringmq serve`.
  */
+import { spawnSync } from 'node:child_process';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { BenchResult } from '../../../bench/_util.js';
@@ -15,6 +16,7 @@ import {
   MAX_BACKLOG,
   PAYLOADS,
   parseListening,
+  RABBITMQ_SCRIPT,
   ratesFromMarks,
   resultRow,
   serveArgs,
@@ -196,6 +198,27 @@ test('the table shows the broker next to the case', () => {
   assert.match(t[0]!, /^case\s+broker\s+payload/);
   assert.match(t[1]!, /^rpc\s+ringmq\s+64 B\s+1\s+10\s+2\.00x\s+rabbitmq/);
   assert.match(t[2]!, /^rpc\s+rabbitmq\s+64 B\s+5\s*$/);
+});
+
+test('scripts/rabbitmq.mjs without rabbitmq-server: exit 3 and how to install it (nothing is started)', () => {
+  const r = spawnSync(process.execPath, [RABBITMQ_SCRIPT, 'run'], {
+    env: { ...process.env, RINGMQ_RABBITMQ_SERVER: '/nonexistent/rabbitmq-server' },
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
+  assert.is(r.status, 3);
+  assert.is(r.stdout, '');
+  assert.match(r.stderr, 'sudo apt-get install rabbitmq-server');
+});
+
+test('scripts/rabbitmq.mjs: usage errors exit 2', () => {
+  for (const args of [[], ['restart'], ['stop']]) {
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    delete env.RINGMQ_RABBITMQ_DIR;
+    const r = spawnSync(process.execPath, [RABBITMQ_SCRIPT, ...args], { env, encoding: 'utf8', timeout: 20_000 });
+    assert.is(r.status, 2, `args ${args.join(' ')}`);
+    assert.match(r.stderr, 'usage');
+  }
 });
 
 test.run();
