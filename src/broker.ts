@@ -133,6 +133,14 @@ export interface PublishOptions extends MessageProperties {
   expiration?: number;
   /** Deliver not before this many ms from now (delayed publish; survives restarts). */
   delay?: number;
+  /**
+   * AMQP basic properties kept exactly as given (the AMQP server passes what
+   * the client sent, so every property and header round-trips, deliveryMode
+   * and cluster-id included). When set, the MessageProperties fields above
+   * are ignored and nothing is derived from `persistent`; `expiration` still
+   * sets the TTL, and headers exchanges route on `properties.headers`.
+   */
+  properties?: BasicProperties;
 }
 
 export interface ConsumeOptions {
@@ -418,6 +426,8 @@ export class Broker extends EventEmitter {
   private readonly queuesById = new Map<number, QueueEntry>();
   private nextQueueId: number;
   private readonly consumers = new Map<number, Consumer>();
+  /** Consumers cancelled without requeue whose cancel the shard has not answered yet (see cancel()). */
+  private readonly cancelling = new Set<number>();
   private nextConsumer = 1;
   private nextOwnerId = 1;
   private readonly gets = new Map<number, { resolve: (m: Message | null) => void; queue: string; noAck: boolean; owner: number }>();
@@ -745,22 +755,23 @@ export class Broker extends EventEmitter {
     const bytes = typeof body === 'string' ? Buffer.from(body) : body;
     if (bytes.length > this.maxMessageBytes) throw new BrokerError('ERR_MESSAGE_TOO_LARGE', `message body of ${bytes.length} bytes is over maxMessageBytes (${this.maxMessageBytes})`);
     const out = this.routeOut;
+    const given = opts.properties;
     let n: number;
     try {
-      n = this.router.route(exchange, routingKey, opts.headers, out);
+      n = this.router.route(exchange, routingKey, given !== undefined ? given.headers : opts.headers, out);
     } catch (e) {
       if (e instanceof RouterError) throw new BrokerError(e.code, e.message);
       throw e;
     }
     if (n === 0) {
-      if (opts.mandatory) this.emit('return', { exchange, routingKey, body: Buffer.from(bytes), properties: propsOf(opts), replyCode: 312, replyText: 'NO_ROUTE' });
+      if (opts.mandatory) this.emit('return', { exchange, routingKey, body: Buffer.from(bytes), properties: given ?? propsOf(opts), replyCode: 312, replyText: 'NO_ROUTE' });
       return new Confirm(0);
     }
     const now = this.clock();
     const persistent = opts.persistent !== false;
     const expiresAt = opts.expiration !== undefined ? now + checkMs(opts.expiration, 'expiration') : 0;
     const readyAt = opts.delay !== undefined && opts.delay > 0 ? now + checkMs(opts.delay, 'delay') : 0;
-    return this.publishEncoded(out, n, now, expiresAt, readyAt, persistent, exchange, routingKey, propsOf(opts), bytes, 0, bytes.length);
+    return this.publishEncoded(out, n, now, expiresAt, readyAt, persistent, exchange, routingKey, given ?? propsOf(opts), bytes, 0, bytes.length);
   }
 
   /** Publishes straight to a queue (the default exchange). */
@@ -875,7 +886,11 @@ export class Broker extends EventEmitter {
     return c;
   }
 
-  /** @internal */
+  /**
+   * @internal Stops a consumer. requeue: its unacked messages go back to the
+   * queue; without requeue they stay unacked and settle as usual (AMQP
+   * basic.cancel), and deliveries still in flight to it are returned.
+   */
   async cancel(c: Consumer, requeue = true): Promise<void> {
     if (!c.active) return;
     c.active = false;
@@ -883,7 +898,17 @@ export class Broker extends EventEmitter {
     const e = this.queuesById.get(c.queueId);
     if (e === undefined || this.closed) return;
     e.consumers.delete(c.tag);
-    await e.host.request({ op: 'cancel', queueId: c.queueId, consumer: c.tag, requeue });
+    if (requeue) {
+      await e.host.request({ op: 'cancel', queueId: c.queueId, consumer: c.tag, requeue });
+    } else {
+      // Deliveries the shard made before it saw the cancel arrive before its answer: onDeliver returns them.
+      this.cancelling.add(c.tag);
+      try {
+        await e.host.request({ op: 'cancel', queueId: c.queueId, consumer: c.tag, requeue });
+      } finally {
+        this.cancelling.delete(c.tag);
+      }
+    }
     if (e.decl.autoDelete && e.hadConsumer && e.consumers.size === 0 && this.queues.get(e.decl.name) === e) await this.removeQueue(e);
   }
 
@@ -917,12 +942,16 @@ export class Broker extends EventEmitter {
 
   /** @internal */
   settle(m: Message, kind: number, requeue: boolean, multiple: boolean): void {
-    const e = this.queuesById.get(m.queueId);
+    this.settleId(m.queueId, m.owner, m.msgId, kind, requeue, multiple);
+  }
+
+  private settleId(queueId: number, owner: number, msgId: number, kind: number, requeue: boolean, multiple: boolean): void {
+    const e = this.queuesById.get(queueId);
     if (e === undefined || e.host.failure || this.closed) return;
     const r = this.settleRec;
-    writeU32(r, SETTLE_QUEUE_OFFSET, m.queueId);
-    writeU32(r, SETTLE_OWNER_OFFSET, m.owner);
-    writeU64(r, SETTLE_MSG_OFFSET, m.msgId);
+    writeU32(r, SETTLE_QUEUE_OFFSET, queueId);
+    writeU32(r, SETTLE_OWNER_OFFSET, owner);
+    writeU64(r, SETTLE_MSG_OFFSET, msgId);
     r[SETTLE_KIND_OFFSET] = kind;
     r[SETTLE_REQUEUE_OFFSET] = requeue ? 1 : 0;
     r[SETTLE_MULTIPLE_OFFSET] = multiple ? 1 : 0;
@@ -957,7 +986,9 @@ export class Broker extends EventEmitter {
     const queueId = readU32(b, o + DLV_QUEUE_OFFSET);
     const msgId = readU64(b, o + DLV_MSG_OFFSET);
     if (c === undefined || !c.active) {
-      // Delivered to a consumer cancelled meanwhile: the shard returns its unacked at the cancel; nothing to do.
+      // Delivered to a consumer cancelled meanwhile: a cancel with requeue returns its unacked at the
+      // shard; one without requeue keeps them, so this one, never seen by anyone, goes back now.
+      if (this.cancelling.has(tag)) this.settleId(queueId, tag, msgId, SettleKind.Nack, true, false);
       return;
     }
     const metaLen = readU32(b, o + DLV_META_LEN_OFFSET);

@@ -10,7 +10,10 @@ const USAGE = `ringmq — a message broker engine for Node.js
 
 Usage:
   ringmq serve [--port N] [--host H] [--data DIR] [--fsync always|interval|never] [--shards N]
-      Run the broker: AMQP 0-9-1 on 127.0.0.1:5672, data in ./data.
+               [--users FILE] [--user NAME:PASSWORD ...]
+      Run the broker: AMQP 0-9-1 on 127.0.0.1:5672, data in ./data (--port 0: a free port).
+      Users: guest/guest from loopback only unless --users/--user say otherwise
+      (docs/amqp-server.md).
   ringmq bench [SUITE...] [--json] [--quick] [--list]
                [--compare rabbitmq] [--url amqp://...] [--shards N]
       Run benchmarks (all suites when none is named) and print a table;
@@ -47,7 +50,7 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(`${await version()}\n`);
         return 0;
       case 'serve':
-        return serve(rest);
+        return await serve(rest);
       case 'bench':
         return await bench(rest);
       case 'fuzz':
@@ -83,6 +86,10 @@ export interface ServeArgs {
   data: string;
   fsync: 'always' | 'interval' | 'never';
   shards: number | undefined;
+  /** A users file (docs/amqp-server.md), or undefined. */
+  users: string | undefined;
+  /** --user NAME:PASSWORD flags, in order. */
+  user: string[];
 }
 
 export function parseServeArgs(args: string[]): ServeArgs | 'help' {
@@ -95,6 +102,8 @@ export function parseServeArgs(args: string[]): ServeArgs | 'help' {
       data: { type: 'string', default: './data' },
       fsync: { type: 'string', default: 'always' },
       shards: { type: 'string' },
+      users: { type: 'string' },
+      user: { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -104,23 +113,90 @@ export function parseServeArgs(args: string[]): ServeArgs | 'help' {
   if (fsync !== 'always' && fsync !== 'interval' && fsync !== 'never') {
     throw new UsageError(`--fsync must be always, interval or never, got "${fsync}"`);
   }
+  const port = Number(values.port);
+  if (!/^\d+$/.test(values.port) || port > 65535) throw new UsageError(`--port must be an integer in [0, 65535] (0 = a free port), got "${values.port}"`);
+  for (const u of values.user ?? []) if (u.indexOf(':') <= 0) throw new UsageError(`--user must be NAME:PASSWORD, got "${u}"`);
   return {
     host: values.host,
-    port: positiveInt('port', values.port, 65535)!,
+    port,
     data: values.data,
     fsync,
     shards: positiveInt('shards', values.shards, 64),
+    users: values.users,
+    user: values.user ?? [],
   };
 }
 
-function serve(args: string[]): number {
+/**
+ * Runs the broker and its AMQP server until SIGINT/SIGTERM, then closes
+ * both cleanly (connections get connection.close 320, the broker drains and
+ * syncs) and returns 0. Prints one line on stdout once listening:
+ * `ringmq: listening on amqp://HOST:PORT (data DIR, fsync POLICY, shards N)`.
+ */
+async function serve(args: string[]): Promise<number> {
   const parsed = parseServeArgs(args);
   if (parsed === 'help') {
     process.stdout.write(USAGE);
     return 0;
   }
-  process.stderr.write('ringmq serve: not yet — the AMQP server lands with issue #5 (the engine with #4).\n');
-  return 1;
+  const { Broker } = await import('../broker.js');
+  const { BrokerError } = await import('../errors.js');
+  const { AmqpServer } = await import('../amqp/server.js');
+  const { Authenticator, AuthConfigError, defaultAuthConfig, loadUsersFile, parseUserFlag } = await import('../amqp/auth.js');
+  let auth;
+  try {
+    const config = parsed.users !== undefined ? loadUsersFile(parsed.users) : parsed.user.length > 0 ? { users: [], loopbackUsers: ['guest'] } : defaultAuthConfig();
+    for (const u of parsed.user) {
+      const entry = parseUserFlag(u);
+      config.users = config.users.filter((x) => x.name !== entry.name);
+      config.users.push(entry);
+    }
+    auth = new Authenticator(config);
+  } catch (e) {
+    if (e instanceof AuthConfigError) {
+      process.stderr.write(`ringmq serve: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+  let broker;
+  try {
+    broker = await Broker.open({ dir: parsed.data, fsync: parsed.fsync, ...(parsed.shards !== undefined ? { shards: parsed.shards } : {}) });
+  } catch (e) {
+    if (e instanceof BrokerError && e.code === 'ERR_LOCKED_DIR') {
+      process.stderr.write(`ringmq serve: cannot use data directory ${parsed.data}: ${e.message}\n`);
+      return 1;
+    }
+    process.stderr.write(`ringmq serve: cannot open the broker on ${parsed.data}: ${(e as Error).message}\n`);
+    return 1;
+  }
+  const server = new AmqpServer(broker, { host: parsed.host, port: parsed.port, auth });
+  let address;
+  try {
+    address = await server.listen();
+  } catch (e) {
+    process.stderr.write(`ringmq serve: cannot listen on ${parsed.host}:${parsed.port}: ${(e as Error).message}\n`);
+    await server.close();
+    await broker.close();
+    return 1;
+  }
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  process.stdout.write(`ringmq: listening on amqp://${host}:${address.port} (data ${parsed.data}, fsync ${broker.fsync}, shards ${broker.shardCount})\n`);
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+      process.stderr.write(`ringmq: ${signal}, shutting down\n`);
+      resolve();
+    };
+    const onInt = (): void => stop('SIGINT');
+    const onTerm = (): void => stop('SIGTERM');
+    process.on('SIGINT', onInt);
+    process.on('SIGTERM', onTerm);
+  });
+  await server.close();
+  await broker.close();
+  return 0;
 }
 
 export interface FuzzArgs {

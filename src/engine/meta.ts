@@ -75,3 +75,25 @@ export function metaProperties(b: Uint8Array, at: number): BasicProperties {
   cursor.reset(buf, headerAt, at + metaLength(b, at), 0);
   return readContentHeader(cursor).properties;
 }
+
+/**
+ * Offsets into a meta for code that copies its parts as bytes (the AMQP
+ * server writes basic.deliver and the content header straight from them).
+ * No allocation. The exchange name is `exchangeLength` UTF-8 bytes at
+ * `at + META_FIXED_SIZE`; the routing key is a u16 length at `metaKeyAt`
+ * then its bytes; the content header (body size 0) runs from `metaHeaderAt`
+ * to `at + metaLength`.
+ */
+export function metaExchangeAt(at: number): number {
+  return at + META_FIXED_SIZE;
+}
+export function metaExchangeLength(b: Uint8Array, at: number): number {
+  return readU16(b, at + META_EXCHANGE_LEN_OFFSET);
+}
+export function metaKeyAt(b: Uint8Array, at: number): number {
+  return at + META_FIXED_SIZE + readU16(b, at + META_EXCHANGE_LEN_OFFSET);
+}
+export function metaHeaderAt(b: Uint8Array, at: number): number {
+  const k = metaKeyAt(b, at);
+  return k + 2 + readU16(b, k);
+}

@@ -469,6 +469,44 @@ test('ack multiple settles every earlier delivery of the consumer; delete if-unu
   });
 });
 
+test('publish with raw AMQP properties keeps them exactly (deliveryMode 1, cluster-id, expiration text); headers route', async () => {
+  await withBroker(async (b) => {
+    await b.declareQueue('raw');
+    await b.declareExchange('hx', 'headers');
+    await b.declareQueue('hq');
+    await b.bindQueue('hq', 'hx', '', { 'x-match': 'all', kind: 'a' });
+    const properties = { deliveryMode: 1, clusterId: 'c1', expiration: '60000', headers: { kind: 'a' }, contentType: 'text/plain' };
+    await b.publish('', 'raw', 'x', { persistent: false, properties, expiration: 60000 });
+    await b.publish('hx', '', 'y', { persistent: false, properties });
+    const m = await b.get('raw', { noAck: true });
+    assert.equal(m!.properties, properties);
+    assert.is(m!.persistent, false);
+    const h = await b.get('hq', { noAck: true });
+    assert.is(h!.text(), 'y');
+  });
+});
+
+test('cancel without requeue: unacked messages stay with their holder and settle later; the rest stay queued', async () => {
+  await withBroker(async (b) => {
+    await b.declareQueue('cq');
+    for (let i = 0; i < 50; i++) b.send('cq', String(i));
+    const got: Message[] = [];
+    const c = await b.consume('cq', (m) => { got.push(m); }, { prefetch: 10 });
+    await waitFor(() => got.length === 10, '10 deliveries');
+    await b.cancel(c, false);
+    await b.quiesce();
+    const held = got.length;
+    let s = (await b.stats()).queues.cq!;
+    assert.is(s.unacked, held, 'the held deliveries stay unacked');
+    assert.is(s.ready, 50 - held);
+    for (const m of got) m.ack();
+    await b.quiesce();
+    s = (await b.stats()).queues.cq!;
+    assert.is(s.unacked, 0);
+    assert.is(s.ready, 50 - held);
+  });
+});
+
 test('close leaves no handle: the process can exit', async () => {
   const b = await openBroker();
   await b.declareQueue('x', { durable: false });
