@@ -109,7 +109,7 @@ export function formatTable(results: BenchResult[]): string {
   const rows = [used.map(([h]) => h), ...results.map((r) => used.map(([, f]) => f(r)))];
   const widths = used.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
   return rows
-    .map((row, ri) => row.map((c, i) => (i === 0 || ri === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '))
+    .map((row, ri) => row.map((c, i) => (i === 0 || ri === 0 || used[i]![0] === 'broker' ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '))
     .join('\n');
 }
 
