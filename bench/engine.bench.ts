@@ -50,6 +50,9 @@ function namesPerShard(prefix: string, shards: number): string[] {
  */
 const PREFETCH = 4000;
 
+/** Publishes in flight per queue (each awaiting its confirm) in persistent-confirm. */
+const WINDOW = Number(process.env['RINGMQ_BENCH_WINDOW'] ?? 256);
+
 const yieldNow = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 /**
@@ -142,7 +145,7 @@ async function persistentConfirm(root: string, shards: number, ms: number, paylo
       }
     };
     const ps: Promise<void>[] = [];
-    for (const q of queues) for (let i = 0; i < 256; i++) ps.push(publisher(q));
+    for (const q of queues) for (let i = 0; i < WINDOW; i++) ps.push(publisher(q));
     await new Promise((r) => setTimeout(r, ms));
     stop = true;
     await Promise.all(ps);
@@ -283,27 +286,42 @@ export const suite: Suite = {
       for (let r = 0; r < reps; r++) boundRuns.push(singleThreadBound(N, 64));
       const bound = median(boundRuns);
       out.push({ suite: 'engine', case: 'single-thread-bound', payload: 64, shards: 0, msgs_per_s: bound, mb_per_s: (bound * 64) / 1e6 });
+      // RINGMQ_BENCH_CASES=a,b runs only those cases (profiling one case); the baseline always runs.
+      const only = process.env['RINGMQ_BENCH_CASES']?.split(',');
+      const want = (c: string): boolean => only === undefined || only.includes(c);
       for (const shards of [1, 2]) {
+        if (want('transient')) {
         opts.note(`shards ${shards}: transient`);
         const tr: number[] = [];
         for (let r = 0; r < reps; r++) tr.push(await transient(root, shards, N, 64));
         const t = median(tr);
         out.push({ suite: 'engine', case: 'transient', payload: 64, shards, msgs_per_s: t, mb_per_s: (t * 64) / 1e6, ratio: t / bound, vs: 'single-thread-bound' });
+        }
+        if (want('persistent-confirm')) {
         opts.note(`shards ${shards}: persistent-confirm`);
         const pc = await persistentConfirm(root, shards, q ? 1000 : 3000, 1024);
         out.push({ suite: 'engine', case: 'persistent-confirm', payload: 1024, shards, msgs_per_s: pc.rate, mb_per_s: (pc.rate * 1024) / 1e6, p50_us: pc.p50, p99_us: pc.p99, fsync: 'always' });
+        }
+        if (want('fanout-4')) {
         opts.note(`shards ${shards}: fanout-4`);
         const f = await fanout(root, shards, N / 4, 64);
         out.push({ suite: 'engine', case: 'fanout-4', payload: 64, shards, msgs_per_s: f, mb_per_s: (f * 64) / 1e6, ratio: f / bound, vs: 'single-thread-bound' });
+        }
+        if (want('rpc')) {
         opts.note(`shards ${shards}: rpc`);
         const rp = await rpc(root, shards, q ? 2000 : 10_000, 64);
         out.push({ suite: 'engine', case: 'rpc', payload: 64, shards, msgs_per_s: rp.rate, p50_us: rp.p50, p99_us: rp.p99 });
+        }
+        if (want('backlog-drain')) {
         opts.note(`shards ${shards}: backlog-drain`);
         const bd = await backlogDrain(root, shards, N, 64);
         out.push({ suite: 'engine', case: 'backlog-drain', payload: 64, shards, msgs_per_s: bd, mb_per_s: (bd * 64) / 1e6, ratio: bd / bound, vs: 'single-thread-bound', backlog: N });
+        }
+        if (want('memory-at-rest')) {
         opts.note(`shards ${shards}: memory-at-rest`);
         const mem = await memoryAtRest(root, shards, N, 64);
         out.push({ suite: 'engine', case: 'memory-at-rest', payload: 64, shards, bytes_per_msg: mem.heapPer, rss_bytes_per_msg: mem.rssPer, messages: N });
+        }
       }
       return out;
     } finally {

@@ -17,7 +17,8 @@
  */
 import { EventEmitter } from 'node:events';
 import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { statfs } from 'node:fs/promises';
+import { availableParallelism, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { BasicProperties } from './amqp/codec/properties.js';
 import { Typed, fieldNumber, type FieldTable, type FieldValue } from './amqp/codec/field-table.js';
@@ -41,7 +42,8 @@ import { manualClock, systemClock, type Clock } from './engine/clock.js';
 import type { QueueDecl } from './engine/shard-types.js';
 import { SegmentedLog } from './log/segmented-log.js';
 import { ExchangeKind, RecordType } from './log/records.js';
-import type { FsyncPolicy } from './log/fsync.js';
+import { FSYNC_BUCKETS_S, type FsyncPolicy } from './log/fsync.js';
+import { ringOccupancy } from './ring/index.js';
 import type { Overflow, QueueArgs, QueueCounters } from './queue/queue.js';
 
 export type { FsyncPolicy, Overflow, QueueCounters, ExchangeType };
@@ -66,6 +68,16 @@ export interface BrokerOptions {
   memoryBudget?: number;
   /** Tests: a manual clock (ManualClock.sab) read by every thread instead of Date.now(). */
   clock?: SharedArrayBuffer;
+  /**
+   * Memory alarm (G10): publishing is refused (ERR_BLOCKED, 'blocked' event)
+   * while the process RSS is above this. Bytes, or a fraction of the machine's
+   * memory when <= 1. Default 0.4 (RabbitMQ's vm_memory_high_watermark).
+   */
+  memoryHighWater?: number;
+  /** Disk alarm (G10): publishing is refused while the data directory's file system has less than this free. Bytes; default 50 MB (RabbitMQ's disk_free_limit). */
+  diskFreeLimit?: number;
+  /** How often the alarms are checked, ms. Default 250. */
+  resourceCheckMs?: number;
 }
 
 export interface QueueOptions {
@@ -97,6 +109,8 @@ export interface QueueOptions {
   redeliveryDelay?: number;
   /** Owner of an exclusive queue (see Broker.newOwner). Default 0, the embedding process. */
   owner?: number;
+  /** x-expires, ms (>= 1): the queue is deleted once unused that long — no consumer, no get, no redeclare (RabbitMQ's meaning). The clock restarts when the broker does. */
+  expires?: number;
 }
 
 export interface ExchangeOptions {
@@ -170,7 +184,38 @@ export interface QueueStats {
 
 export interface BrokerStats {
   queues: Record<string, QueueStats>;
-  shards: { index: number; memBytes: number; diskBytes: number; log: Record<string, number>; ringSpilled: number }[];
+  shards: ShardStats[];
+}
+
+/** Per shard worker (metrics: docs/metrics.md). Counters count since the broker opened. */
+export interface ShardStats {
+  index: number;
+  /** Message bytes the shard holds in memory. */
+  memBytes: number;
+  /** Bytes of its log segments on disk, and how many segments. */
+  diskBytes: number;
+  segments: number;
+  /** The log's counters: appends, writeSyscalls, bytesWritten, syncs, lastSeq, writtenSeq, durableSeq. */
+  log: Record<string, number>;
+  /** fdatasync latency: counts per bucket (upper bounds `fsyncBucketBounds`, seconds; last +Inf) and total seconds. */
+  fsyncBuckets: number[];
+  fsyncBucketBounds: readonly number[];
+  fsyncSeconds: number;
+  /** Records the shard's outbox had to hold back for ring space (backpressure). */
+  ringSpilled: number;
+  /** Ring I/O thread -> shard: records and batches (one index publication each), bytes waiting now, capacity. */
+  toShard: RingStats;
+  /** Ring shard -> I/O thread. */
+  fromShard: RingStats;
+  /** Log recovery at open: wall time, bytes scanned, records. */
+  recovery: { ms: number; bytes: number; records: number };
+}
+
+export interface RingStats {
+  records: number;
+  batches: number;
+  usedBytes: number;
+  capacity: number;
 }
 
 export type MessageHandler = (msg: Message) => void | Promise<void>;
@@ -405,6 +450,8 @@ interface QueueEntry {
   hadConsumer: boolean;
   consumers: Set<number>;
   last: { t: number; published: number; delivered: number; acked: number } | null;
+  /** x-expires timer, running while the queue is unused. */
+  expiry: NodeJS.Timeout | null;
 }
 
 const EXCHANGE_KINDS: Record<ExchangeType, number> = { direct: ExchangeKind.Direct, fanout: ExchangeKind.Fanout, topic: ExchangeKind.Topic, headers: ExchangeKind.Headers };
@@ -443,7 +490,17 @@ export class Broker extends EventEmitter {
   private flushScheduled = false;
   private readonly dirtyHosts: ShardHost[] = [];
   private closed = false;
+  /** Dead-letter copies whose confirms are awaited before the origin is settled (close waits for them). */
+  private deadLettersInFlight = 0;
+  private readonly dlWaiters: (() => void)[] = [];
   private readonly lockPath: string;
+  // resource alarms (G10)
+  private readonly alarms = new Set<'memory' | 'disk'>();
+  private memoryHighWater = 0;
+  private diskFreeLimit = 0;
+  private alarmTimer: NodeJS.Timeout | null = null;
+  private diskCheck: Promise<void> | null = null;
+  private lastDiskCheck = 0;
   // request/response
   private replyQueue: string | null = null;
   private replyQueueReady: Promise<string> | null = null;
@@ -503,6 +560,7 @@ export class Broker extends EventEmitter {
       await Promise.all(hosts.map((h) => h.start()));
       const broker = new Broker({ dir, fsync, maxMessageBytes: opts.maxMessageBytes ?? 128 * 1024 * 1024, shards }, topology, hosts, lockPath, maxQueueId + 1, opts.clock ? manualClock(opts.clock) : systemClock);
       broker.restoreTopology(decls);
+      broker.startAlarms(opts);
       return broker;
     } catch (e) {
       await Promise.all(hosts.map((h) => h.abort().catch(() => {})));
@@ -534,6 +592,81 @@ export class Broker extends EventEmitter {
     }
   }
 
+  // ---- resource alarms (G10) --------------------------------------------------------
+
+  private startAlarms(opts: BrokerOptions): void {
+    this.setLimits({ memoryHighWater: opts.memoryHighWater ?? 0.4, diskFreeLimit: opts.diskFreeLimit ?? 50 * 1024 * 1024 });
+    const every = opts.resourceCheckMs ?? 250;
+    if (!Number.isFinite(every) || every < 1) throw new BrokerError('ERR_INVALID_ARGUMENT', `resourceCheckMs must be >= 1, got ${every}`);
+    this.alarmTimer = setInterval(() => this.checkAlarms(), every);
+    this.alarmTimer.unref();
+    this.checkAlarms();
+  }
+
+  /**
+   * Changes the alarm thresholds at run time (as `rabbitmqctl
+   * set_vm_memory_high_watermark` / `set_disk_free_limit`); checks at once.
+   */
+  setLimits(limits: { memoryHighWater?: number; diskFreeLimit?: number }): void {
+    const m = limits.memoryHighWater;
+    if (m !== undefined) {
+      if (typeof m !== 'number' || !Number.isFinite(m) || m <= 0) throw new BrokerError('ERR_INVALID_ARGUMENT', `memoryHighWater must be a positive number, got ${String(m)}`);
+      this.memoryHighWater = m <= 1 ? Math.floor(m * totalmem()) : m;
+    }
+    const d = limits.diskFreeLimit;
+    if (d !== undefined) {
+      if (typeof d !== 'number' || !Number.isFinite(d) || d < 0) throw new BrokerError('ERR_INVALID_ARGUMENT', `diskFreeLimit must be a number >= 0, got ${String(d)}`);
+      this.diskFreeLimit = d;
+    }
+    if (this.alarmTimer !== null) {
+      this.lastDiskCheck = 0;
+      this.checkAlarms();
+    }
+  }
+
+  /** The alarms that block publishing now ('memory', 'disk'), or null when publishing is allowed. */
+  get blocked(): string | null {
+    return this.alarms.size === 0 ? null : [...this.alarms].join(',');
+  }
+
+  /** Resolves when no resource alarm blocks publishing (at once if none does). */
+  unblocked(): Promise<void> {
+    if (this.alarms.size === 0 || this.closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => { this.off('unblocked', done); this.off('closed', done); resolve(); };
+      this.on('unblocked', done);
+      this.on('closed', done);
+    });
+  }
+
+  private setAlarm(kind: 'memory' | 'disk', on: boolean): void {
+    if (this.closed || this.alarms.has(kind) === on) return;
+    const before = this.alarms.size;
+    if (on) this.alarms.add(kind);
+    else this.alarms.delete(kind);
+    if (before === 0 && on) this.emit('blocked', kind);
+    else if (this.alarms.size === 0) this.emit('unblocked');
+  }
+
+  private checkAlarms(): void {
+    if (this.closed) return;
+    const rss = process.memoryUsage.rss();
+    this.setAlarm('memory', rss > this.memoryHighWater);
+    const now = Date.now();
+    // statfs is a syscall on the thread pool: at most one in flight, at most once a second.
+    if (this.diskCheck === null && now - this.lastDiskCheck >= 1000) {
+      this.lastDiskCheck = now;
+      this.diskCheck = statfs(this.dir).then((st) => {
+        this.setAlarm('disk', st.bavail * st.bsize < this.diskFreeLimit);
+      }, () => {}).finally(() => { this.diskCheck = null; });
+    }
+  }
+
+  private blockedConfirm(): Confirm {
+    const c = new Confirm(0, false, new BrokerError('ERR_BLOCKED', `publishing is blocked: resource alarm (${this.blocked ?? ''})`));
+    return c;
+  }
+
   /** What each shard's recovery found (records, bytes, truncated bytes, time, messages). */
   get recovery(): unknown[] {
     return this.hosts.map((h) => h.recovery);
@@ -563,6 +696,7 @@ export class Broker extends EventEmitter {
     if (existing !== undefined) {
       this.checkExclusive(existing, owner);
       if (existing.signature !== signature) throw new BrokerError('ERR_PRECONDITION', `queue '${name}' exists with other arguments (inequivalent redeclare)`);
+      this.touchExpiry(existing);
       return this.queueInfo(existing);
     }
     if (decl.durable) {
@@ -598,6 +732,7 @@ export class Broker extends EventEmitter {
     put('deliveryLimit', num(o.deliveryLimit, 'deliveryLimit'));
     put('consumerTimeout', num(o.consumerTimeout, 'consumerTimeout', 1));
     put('redeliveryDelay', num(o.redeliveryDelay, 'redeliveryDelay'));
+    const expires = num(o.expires, 'expires', 1);
     const exclusive = o.exclusive === true;
     const decl: QueueDecl = {
       id: this.nextQueueId++, name, shard: shardOf(name, this.shardCount),
@@ -605,18 +740,35 @@ export class Broker extends EventEmitter {
     };
     if (o.deadLetterExchange !== undefined) decl.deadLetterExchange = o.deadLetterExchange;
     if (o.deadLetterRoutingKey !== undefined) decl.deadLetterRoutingKey = o.deadLetterRoutingKey;
+    if (expires !== undefined) decl.expires = expires;
     return decl;
   }
 
   private addQueueEntry(decl: QueueDecl, owner: number): QueueEntry {
-    const entry: QueueEntry = { decl, host: this.hosts[decl.shard]!, owner, signature: JSON.stringify({ ...decl, id: 0, shard: 0 }), hadConsumer: false, consumers: new Set(), last: null };
+    const entry: QueueEntry = { decl, host: this.hosts[decl.shard]!, owner, signature: JSON.stringify({ ...decl, id: 0, shard: 0 }), hadConsumer: false, consumers: new Set(), last: null, expiry: null };
     this.queues.set(decl.name, entry);
     this.queuesById.set(decl.id, entry);
     this.router.addQueue(decl.name);
+    this.touchExpiry(entry);
     return entry;
   }
 
+  /** x-expires: (re)starts the queue's expiry timer while it has no consumer; stops it while it has one. */
+  private touchExpiry(e: QueueEntry): void {
+    const ms = e.decl.expires;
+    if (ms === undefined) return;
+    if (e.expiry !== null) { clearTimeout(e.expiry); e.expiry = null; }
+    if (e.consumers.size > 0 || this.closed) return;
+    e.expiry = setTimeout(() => {
+      e.expiry = null;
+      if (this.closed || this.queues.get(e.decl.name) !== e || e.consumers.size > 0) return;
+      this.removeQueue(e).then(() => this.emit('queue-expired', e.decl.name), (err: unknown) => this.emitError(err instanceof Error ? err : new Error(String(err))));
+    }, ms);
+    e.expiry.unref();
+  }
+
   private dropQueueEntry(e: QueueEntry): void {
+    if (e.expiry !== null) { clearTimeout(e.expiry); e.expiry = null; }
     this.queues.delete(e.decl.name);
     this.queuesById.delete(e.decl.id);
     this.router.removeQueue(e.decl.name);
@@ -752,6 +904,7 @@ export class Broker extends EventEmitter {
    */
   publish(exchange: string, routingKey: string, body: Uint8Array | string, opts: PublishOptions = {}): Confirm {
     this.checkOpen();
+    if (this.alarms.size > 0) return this.blockedConfirm();
     const bytes = typeof body === 'string' ? Buffer.from(body) : body;
     if (bytes.length > this.maxMessageBytes) throw new BrokerError('ERR_MESSAGE_TOO_LARGE', `message body of ${bytes.length} bytes is over maxMessageBytes (${this.maxMessageBytes})`);
     const out = this.routeOut;
@@ -883,6 +1036,7 @@ export class Broker extends EventEmitter {
     }
     e.hadConsumer = true;
     e.consumers.add(tag);
+    this.touchExpiry(e);
     return c;
   }
 
@@ -898,6 +1052,7 @@ export class Broker extends EventEmitter {
     const e = this.queuesById.get(c.queueId);
     if (e === undefined || this.closed) return;
     e.consumers.delete(c.tag);
+    this.touchExpiry(e);
     if (requeue) {
       await e.host.request({ op: 'cancel', queueId: c.queueId, consumer: c.tag, requeue });
     } else {
@@ -917,6 +1072,7 @@ export class Broker extends EventEmitter {
     this.checkOpen();
     const owner = opts.owner ?? 0;
     const e = this.queueOrThrow(queue, owner);
+    this.touchExpiry(e);
     // The owner of a pulled unacked message: a pseudo-consumer id per owner, so a later release returns it.
     const getter = 0x80000000 + owner;
     const r = await new Promise<Message | null>((resolve, reject) => {
@@ -1072,9 +1228,18 @@ export class Broker extends EventEmitter {
     }
     const expires = metaExpiresAt(meta, 0);
     void expires;
-    const c = this.publishEncoded(out, n, this.clock(), 0, 0, metaPersistent(meta, 0), exchange, routingKey, props, body, 0, body.length);
-    if (c.done) done();
-    else c.then(done, () => {}); // a refused copy leaves the original in place (redelivered after a restart at worst)
+    // As RabbitMQ: the dead letter is published to the DLX with the dead-letter routing key, and is
+    // delivered with those (its original exchange and keys are in x-death).
+    const c = this.publishEncoded(out, n, this.clock(), 0, 0, metaPersistent(meta, 0), dlx, key, props, body, 0, body.length);
+    if (c.done) {
+      if (c.error === null) done();
+      return;
+    }
+    // A refused copy leaves the original in place (redelivered after a restart at worst).
+    this.deadLettersInFlight++;
+    c.then(done, () => {}).finally(() => {
+      if (--this.deadLettersInFlight === 0) for (const w of this.dlWaiters.splice(0)) w();
+    });
   }
 
   private onEvent(ev: { type: string; [k: string]: unknown }): void {
@@ -1083,7 +1248,11 @@ export class Broker extends EventEmitter {
       if (c) {
         c.active = false;
         this.consumers.delete(c.tag);
-        this.queuesById.get(c.queueId)?.consumers.delete(c.tag);
+        const e = this.queuesById.get(c.queueId);
+        if (e !== undefined) {
+          e.consumers.delete(c.tag);
+          this.touchExpiry(e);
+        }
         this.emit('consumer-cancelled', { consumer: c, reason: 'ack timeout' });
       }
     } else if (ev.type === 'unknown-delivery') {
@@ -1113,6 +1282,7 @@ export class Broker extends EventEmitter {
    */
   async request(queue: string, body: Uint8Array | string, opts: PublishOptions & { timeout?: number; exchange?: string } = {}): Promise<Message> {
     this.checkOpen();
+    if (this.alarms.size > 0) throw this.blockedConfirm().error!;
     const replyTo = await this.ensureReplyQueue();
     const correlationId = `${this.instanceId}.${this.nextCorrelation++}`;
     const timeout = opts.timeout ?? 5000;
@@ -1193,12 +1363,24 @@ export class Broker extends EventEmitter {
 
   async stats(): Promise<BrokerStats> {
     this.checkOpen();
-    const res = await Promise.all(this.hosts.map((h) => h.request<{ queues: Record<string, { messageCount: number; unacked: number; consumerCount: number; readyBytes: number; counters: QueueCounters }>; memBytes: number; diskBytes: number; log: Record<string, number>; ringSpilled: number }>({ op: 'stats' })));
+    const res = await Promise.all(this.hosts.map((h) => h.request<{
+      queues: Record<string, { messageCount: number; unacked: number; consumerCount: number; readyBytes: number; counters: QueueCounters }>; memBytes: number; diskBytes: number;
+      log: Record<string, number>; ringSpilled: number; segments: number; fsyncBuckets: number[]; fsyncSeconds: number; inRecords: number; inBatches: number; outRecords: number; outBatches: number;
+    }>({ op: 'stats' })));
     const now = Date.now();
     const queues: Record<string, QueueStats> = {};
     const shards: BrokerStats['shards'] = [];
     res.forEach((r, i) => {
-      shards.push({ index: i, memBytes: r.memBytes, diskBytes: r.diskBytes, log: r.log, ringSpilled: r.ringSpilled });
+      const h = this.hosts[i]!;
+      const rec = (h.recovery ?? {}) as { ms?: number; bytes?: number; records?: number };
+      shards.push({
+        index: i, memBytes: r.memBytes, diskBytes: r.diskBytes, segments: r.segments, log: r.log, ringSpilled: r.ringSpilled,
+        fsyncBuckets: r.fsyncBuckets, fsyncBucketBounds: FSYNC_BUCKETS_S, fsyncSeconds: r.fsyncSeconds,
+        // Each ring's records are counted by its consumer, its batches (index publications) by its producer.
+        toShard: { records: r.inRecords, batches: h.out.ring.batches, usedBytes: ringOccupancy(h.toShardSab), capacity: h.out.ring.capacity },
+        fromShard: { records: h.inbox.ring.records, batches: r.outBatches, usedBytes: ringOccupancy(h.fromShardSab), capacity: h.out.ring.capacity },
+        recovery: { ms: rec.ms ?? 0, bytes: rec.bytes ?? 0, records: rec.records ?? 0 },
+      });
       for (const [id, q] of Object.entries(r.queues)) {
         const e = this.queuesById.get(Number(id));
         if (e === undefined) continue;
@@ -1271,7 +1453,13 @@ export class Broker extends EventEmitter {
   async close(): Promise<void> {
     if (this.closed) return;
     this.flush();
+    // Dead letters in flight finish first, so a clean close never leaves an original behind its copy (G5).
+    for (let i = 0; i < 100 && this.deadLettersInFlight > 0 && !this.hosts.some((h) => h.failure); i++) {
+      await new Promise<void>((r) => this.dlWaiters.push(r));
+      this.flush();
+    }
     for (const e of [...this.queues.values()]) if (e.decl.exclusive) await this.removeQueue(e).catch(() => {});
+    this.flush();
     this.closed = true;
     this.failPending(new BrokerError('ERR_CLOSED', 'broker closed'));
     await Promise.all(this.hosts.map((h) => h.close()));
@@ -1305,7 +1493,14 @@ export class Broker extends EventEmitter {
     releaseLock(this.lockPath);
   }
 
+  private stopTimers(): void {
+    if (this.alarmTimer !== null) { clearInterval(this.alarmTimer); this.alarmTimer = null; }
+    for (const q of this.queues.values()) if (q.expiry !== null) { clearTimeout(q.expiry); q.expiry = null; }
+    this.emit('closed');
+  }
+
   private failPending(e: BrokerError): void {
+    this.stopTimers();
     for (const h of this.hosts) h.failConfirms(e);
     for (const r of this.requests.values()) { clearTimeout(r.timer); r.reject(e); }
     this.requests.clear();

@@ -14,6 +14,7 @@ export type BrokerErrorCode =
   | 'ERR_TIMEOUT' // request() got no reply in time
   | 'ERR_CLOSED' // the broker (or the consumer, transaction) is closed
   | 'ERR_SHARD_FAILED' // a shard worker died; its queues are unavailable until reopen
+  | 'ERR_BLOCKED' // publishing refused while a resource alarm is on (memory high-water, disk free limit): G10
   | 'ERR_LOCKED_DIR'; // another broker holds the data directory
 
 const REPLY_CODES: Record<BrokerErrorCode, number> = {
@@ -27,6 +28,7 @@ const REPLY_CODES: Record<BrokerErrorCode, number> = {
   ERR_TIMEOUT: 406,
   ERR_CLOSED: 320,
   ERR_SHARD_FAILED: 541,
+  ERR_BLOCKED: 506,
   ERR_LOCKED_DIR: 530,
 };
 

@@ -271,6 +271,11 @@ export class AmqpChannel {
     }
   }
 
+  /** @internal The broker's resource alarm cleared: publishes held by it go on. */
+  resumeAfterAlarm(): void {
+    if (this.state === OPEN) this.resume();
+  }
+
   private resume(): void {
     this.busy = false;
     while (!this.busy && this.state === OPEN && this.pending.length > 0) {
@@ -438,6 +443,15 @@ export class AmqpChannel {
       } finally {
         server.currentPublisher = null;
         o.properties = undefined;
+      }
+      if (c.error !== null && c.error.code === 'ERR_BLOCKED') {
+        // A resource alarm (G10): as RabbitMQ, the publisher is blocked, not refused. The publish
+        // waits at the head of this channel's queue (the socket stops being read) and runs again
+        // once the alarm clears; nothing is lost and order is kept.
+        this.pending.unshift({ m, props, body });
+        this.busy = true;
+        this.conn.waitUnblocked(this);
+        return;
       }
       if (this.confirmMode) this.trackConfirm(c);
       if (!c.written) this.conn.ringFull();

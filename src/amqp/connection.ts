@@ -77,6 +77,7 @@ export class AmqpConnection implements FrameHandler {
   private blocked: boolean;
   published: boolean;
   private readonly drainWaiters: Set<AmqpChannel>;
+  private readonly alarmHeld: Set<AmqpChannel>;
   // timers
   private handshakeTimer: NodeJS.Timeout | null;
   private closeTimer: NodeJS.Timeout | null;
@@ -112,6 +113,7 @@ export class AmqpConnection implements FrameHandler {
     this.blocked = false;
     this.published = false;
     this.drainWaiters = new Set();
+    this.alarmHeld = new Set();
     this.handshakeTimer = null;
     this.closeTimer = null;
     this.heartbeatTimer = null;
@@ -172,6 +174,10 @@ export class AmqpConnection implements FrameHandler {
       return;
     }
     this.closeWithError(err);
+    // The reader is failed, so close-ok could not be read anyway: end our side now (the peer still
+    // gets connection.close first; the close timer destroys the socket if it never closes its side).
+    this.out.flush();
+    this.socket.end();
   }
 
   /** §4.2.7: any octet counts as a sign of life, so a heartbeat frame needs nothing more (receivedSinceTick is set). */
@@ -405,6 +411,25 @@ export class AmqpConnection implements FrameHandler {
     if (!this.blocked || this.state !== S_OPEN) return;
     this.blocked = false;
     if (this.blockedCapable) this.sendMethod(0, method('ConnectionUnblocked', {}));
+    this.updateReading();
+    const held = [...this.alarmHeld];
+    this.alarmHeld.clear();
+    for (const ch of held) ch.resumeAfterAlarm();
+  }
+
+  /** A channel's publish was refused by a resource alarm: it waits for 'unblocked'; the socket stops being read. */
+  waitUnblocked(ch: AmqpChannel): void {
+    this.alarmHeld.add(ch);
+    if (!this.blocked) {
+      const reason = this.broker.blocked;
+      if (reason !== null) this.setBlocked(reason);
+      else {
+        // The alarm cleared between the refusal and now: go on at once (next tick, not re-entrantly).
+        setImmediate(() => { if (this.alarmHeld.delete(ch)) ch.resumeAfterAlarm(); });
+        return;
+      }
+    }
+    this.published = true;
     this.updateReading();
   }
 

@@ -20,13 +20,14 @@ import type { Socket } from 'node:net';
 import type { Message } from '../broker.js';
 import { FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_HEADER_SIZE, FRAME_METHOD, FRAME_OVERHEAD, MethodId } from './codec/constants.js';
 import { Writer } from './codec/writer.js';
-import { metaExchangeAt, metaExchangeLength, metaHeaderAt, metaKeyAt, metaLength } from '../engine/meta.js';
+import { metaExchangeAt, metaExchangeLength, metaHeaderAt, metaKeyAt, metaKeyLength, metaLength } from '../engine/meta.js';
 
 /** Bodies at least this long are written as their own chunks instead of copied (one write request costs about as much as a 64 KiB copy). */
 const EXTERNAL_MIN = 64 * 1024;
 /** A spare buffer bigger than this (after a burst of large frames) is dropped rather than kept. */
-const KEEP_MAX = 1024 * 1024;
-const INITIAL = 64 * 1024;
+const KEEP_MAX = 256 * 1024;
+/** Small: an idle connection holds at most two of these; a busy one grows them to its batch size once. */
+const INITIAL = 4096;
 /** Bytes queued in the socket above which the connection counts as congested. */
 export const HIGH_WATER = 1024 * 1024;
 
@@ -88,7 +89,7 @@ export class Output {
     const chunks = this.chunks;
     const n = chunks.length;
     if (n === 0) return;
-    if (this.dead || this.socket.destroyed) {
+    if (this.dead || this.socket.destroyed || this.socket.writableEnded) {
       chunks.length = 0;
       w.pos = 0;
       this.segStart = 0;
@@ -141,7 +142,7 @@ export class Output {
     const w = this.w;
     const exLen = metaExchangeLength(meta, 0);
     const keyAt = metaKeyAt(meta, 0);
-    const keyLen = meta.readUInt16BE(keyAt);
+    const keyLen = metaKeyLength(meta, 0);
     w.ensure(2 + exLen + keyLen);
     const buf = w.buf;
     buf[w.pos++] = exLen;

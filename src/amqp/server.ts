@@ -136,6 +136,13 @@ export class AmqpServer {
     return this.open;
   }
 
+  /** For the metrics endpoint: open connections and their open channels. */
+  stats(): { connections: number; channels: number } {
+    let channels = 0;
+    for (const c of this.connections) channels += c.openChannels().length;
+    return { connections: this.open, channels };
+  }
+
   log(line: string): void {
     this.logFn(line);
   }

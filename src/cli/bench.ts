@@ -1,7 +1,9 @@
-import { readdir } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import os from 'node:os';
 import type { BenchOptions, BenchResult, Suite } from '../../bench/_util.js';
 import { formatTable, machineHeader } from '../../bench/_util.js';
+import { buildReport } from '../report/report.js';
 
 /** Suites are the files bench/<name>.bench.ts (compiled next to this tree in dist/bench). */
 const benchDir = new URL('../../bench/', import.meta.url);
@@ -23,6 +25,7 @@ export interface BenchFlags {
   compare?: 'rabbitmq' | undefined;
   url?: string | undefined;
   shards?: number | undefined;
+  report?: string | undefined;
 }
 
 export async function runBench(names: string[], flags: BenchFlags): Promise<number> {
@@ -36,18 +39,26 @@ export async function runBench(names: string[], flags: BenchFlags): Promise<numb
     process.stderr.write(`ringmq bench: unknown suite ${unknown.map((u) => `"${u}"`).join(', ')}; known: ${known.join(', ')}\n`);
     return 2;
   }
+  // Progress: one updating line on a TTY; nothing when stderr is not a TTY or with --json.
+  const tty = !flags.json && process.stderr.isTTY === true;
+  let progressShown = false;
+  const clearProgress = (): void => {
+    if (progressShown) process.stderr.write('\r\x1b[K');
+    progressShown = false;
+  };
   const opts: BenchOptions = {
     json: flags.json,
     quick: flags.quick,
-    note: flags.json ? () => {} : (line) => process.stderr.write(`${line}\n`),
+    note: tty ? (line) => { process.stderr.write(`\r\x1b[K${line.slice(0, (process.stderr.columns || 80) - 1)}`); progressShown = true; } : () => {},
   };
   if (flags.compare) opts.compare = flags.compare;
   if (flags.url) opts.url = flags.url;
   if (flags.shards) opts.shards = flags.shards;
+  const header = machineHeader();
   if (!flags.json) {
-    const header = machineHeader();
     process.stdout.write(Object.entries(header).map(([k, v]) => `${k}: ${v}`).join('\n') + '\n');
   }
+  const all: BenchResult[] = [];
   let failed = 0;
   for (const name of names.length ? names : known) {
     const suite = await loadSuite(name);
@@ -67,6 +78,7 @@ export async function runBench(names: string[], flags: BenchFlags): Promise<numb
     try {
       results = await suite.run(opts);
     } catch (err) {
+      clearProgress();
       failed++;
       // A setup error (missing dependency, broker that does not start) is
       // said in its message; anything else gets its stack.
@@ -74,8 +86,16 @@ export async function runBench(names: string[], flags: BenchFlags): Promise<numb
       process.stderr.write(`ringmq bench ${name}: ${setup ? (err as Error).message : ((err as Error).stack ?? err)}\n`);
       continue;
     }
+    clearProgress();
+    all.push(...results);
     if (flags.json) for (const r of results) process.stdout.write(JSON.stringify(r) + '\n');
     else process.stdout.write(formatTable(results) + '\n');
+  }
+  if (flags.report !== undefined) {
+    await mkdir(flags.report, { recursive: true });
+    await writeFile(join(flags.report, 'results.jsonl'), all.map((r) => JSON.stringify(r)).join('\n') + (all.length ? '\n' : ''));
+    await writeFile(join(flags.report, 'report.html'), buildReport(all, header));
+    if (!flags.json) process.stdout.write(`\nreport: ${join(flags.report, 'report.html')} (results: ${join(flags.report, 'results.jsonl')})\n`);
   }
   return failed ? 1 : 0;
 }

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { DEFAULT_METRICS_URL, runStat } from './stat.js';
 import { runBench } from './bench.js';
 
 /**
@@ -10,20 +11,24 @@ const USAGE = `ringmq — a message broker engine for Node.js
 
 Usage:
   ringmq serve [--port N] [--host H] [--data DIR] [--fsync always|interval|never] [--shards N]
-               [--users FILE] [--user NAME:PASSWORD ...]
+               [--users FILE] [--user NAME:PASSWORD ...] [--metrics-port N]
       Run the broker: AMQP 0-9-1 on 127.0.0.1:5672, data in ./data (--port 0: a free port).
       Users: guest/guest from loopback only unless --users/--user say otherwise
-      (docs/amqp-server.md).
-  ringmq bench [SUITE...] [--json] [--quick] [--list]
+      (docs/amqp-server.md). --metrics-port serves Prometheus metrics on loopback.
+  ringmq bench [SUITE...] [--json] [--quick] [--list] [--report DIR]
                [--compare rabbitmq] [--url amqp://...] [--shards N]
       Run benchmarks (all suites when none is named) and print a table;
-      --json prints one JSON object per case per line. The amqp suite
-      benches \`ringmq serve\` (N shards, default 1) or, with --url, a running
-      broker; --compare rabbitmq also runs it against a private RabbitMQ
-      (scripts/rabbitmq.mjs) and prints ratios. These three flags select
-      the amqp suite when no suite is named.
+      --json prints one JSON object per case per line; --report DIR also
+      writes DIR/report.html (SVG charts) and DIR/results.jsonl. The amqp
+      suite benches \`ringmq serve\` (N shards, default 1) or, with --url, a
+      running broker; --compare rabbitmq also runs it against a private
+      RabbitMQ (scripts/rabbitmq.mjs) and prints ratios. These three flags
+      select the amqp suite when no suite is named.
   ringmq fuzz [--seconds N] [--seed S]
       Randomized workloads with injected crashes, checked against the guarantees.
+  ringmq stat [--url URL] [--interval S] [--once]
+      A live table of a running broker's queues (depth, unacked, consumers,
+      rates), read from its metrics endpoint (default ${DEFAULT_METRICS_URL}).
   ringmq help [COMMAND]
 
 Options:
@@ -55,6 +60,8 @@ export async function main(argv: string[]): Promise<number> {
         return await bench(rest);
       case 'fuzz':
         return fuzz(rest);
+      case 'stat':
+        return await stat(rest);
       default:
         throw new UsageError(`unknown command "${command}"`);
     }
@@ -90,6 +97,8 @@ export interface ServeArgs {
   users: string | undefined;
   /** --user NAME:PASSWORD flags, in order. */
   user: string[];
+  /** Serve Prometheus metrics on 127.0.0.1:N (docs/metrics.md), or undefined. */
+  metricsPort: number | undefined;
 }
 
 export function parseServeArgs(args: string[]): ServeArgs | 'help' {
@@ -104,6 +113,7 @@ export function parseServeArgs(args: string[]): ServeArgs | 'help' {
       shards: { type: 'string' },
       users: { type: 'string' },
       user: { type: 'string', multiple: true },
+      'metrics-port': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -124,6 +134,7 @@ export function parseServeArgs(args: string[]): ServeArgs | 'help' {
     shards: positiveInt('shards', values.shards, 64),
     users: values.users,
     user: values.user ?? [],
+    metricsPort: positiveInt('metrics-port', values['metrics-port'], 65535),
   };
 }
 
@@ -180,8 +191,21 @@ async function serve(args: string[]): Promise<number> {
     await broker.close();
     return 1;
   }
+  let metrics: { close(): Promise<void>; port: number } | null = null;
+  if (parsed.metricsPort !== undefined) {
+    const { startMetricsServer } = await import('../metrics/prometheus.js');
+    try {
+      metrics = await startMetricsServer(broker, { port: parsed.metricsPort, front: () => server.stats() });
+    } catch (e) {
+      process.stderr.write(`ringmq serve: cannot serve metrics on 127.0.0.1:${parsed.metricsPort}: ${(e as Error).message}\n`);
+      await server.close();
+      await broker.close();
+      return 1;
+    }
+  }
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   process.stdout.write(`ringmq: listening on amqp://${host}:${address.port} (data ${parsed.data}, fsync ${broker.fsync}, shards ${broker.shardCount})\n`);
+  if (metrics !== null) process.stderr.write(`ringmq: metrics on http://127.0.0.1:${metrics.port}/metrics\n`);
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
       process.off('SIGINT', onInt);
@@ -194,6 +218,7 @@ async function serve(args: string[]): Promise<number> {
     process.on('SIGINT', onInt);
     process.on('SIGTERM', onTerm);
   });
+  await metrics?.close();
   await server.close();
   await broker.close();
   return 0;
@@ -230,6 +255,28 @@ function fuzz(args: string[]): number {
   return 1;
 }
 
+async function stat(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { url: { type: 'string', default: DEFAULT_METRICS_URL }, interval: { type: 'string', default: '2' }, once: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (positionals.length) throw new UsageError(`stat takes no positional arguments, got "${positionals.join(' ')}"`);
+  const intervalS = Number(values.interval);
+  if (!Number.isFinite(intervalS) || intervalS <= 0) throw new UsageError(`--interval must be a positive number of seconds, got "${values.interval}"`);
+  let url: URL;
+  try {
+    url = new URL(values.url);
+  } catch {
+    throw new UsageError(`--url must be a URL, got "${values.url}"`);
+  }
+  return runStat({ url: url.href, intervalS, once: values.once });
+}
+
 export interface BenchArgs {
   suites: string[];
   json: boolean;
@@ -241,6 +288,8 @@ export interface BenchArgs {
   url: string | undefined;
   /** Shards of the `ringmq serve` the amqp suite starts. */
   shards: number | undefined;
+  /** Also write DIR/report.html and DIR/results.jsonl. */
+  report: string | undefined;
 }
 
 /** Flags that only the amqp suite reads; naming one selects that suite when no suite is named. */
@@ -257,6 +306,7 @@ export function parseBenchArgs(args: string[]): BenchArgs | 'help' {
       compare: { type: 'string' },
       url: { type: 'string' },
       shards: { type: 'string' },
+      report: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -274,6 +324,7 @@ export function parseBenchArgs(args: string[]): BenchArgs | 'help' {
     }
     if (!ok) throw new UsageError(`--url must be an AMQP URL like amqp://guest:guest@127.0.0.1:5672, got "${values.url}"`);
   }
+  if (values.report === '') throw new UsageError('--report needs a directory');
   let suites = positionals;
   const amqpOnly = AMQP_FLAGS.filter((f) => values[f] !== undefined);
   if (amqpOnly.length) {
@@ -288,6 +339,7 @@ export function parseBenchArgs(args: string[]): BenchArgs | 'help' {
     compare: values.compare,
     url: values.url,
     shards: positiveInt('shards', values.shards, 64),
+    report: values.report,
   };
 }
 

@@ -93,6 +93,9 @@ export function metaExchangeLength(b: Uint8Array, at: number): number {
 export function metaKeyAt(b: Uint8Array, at: number): number {
   return at + META_FIXED_SIZE + readU16(b, at + META_EXCHANGE_LEN_OFFSET);
 }
+export function metaKeyLength(b: Uint8Array, at: number): number {
+  return readU16(b, metaKeyAt(b, at));
+}
 export function metaHeaderAt(b: Uint8Array, at: number): number {
   const k = metaKeyAt(b, at);
   return k + 2 + readU16(b, k);

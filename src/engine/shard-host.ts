@@ -33,6 +33,8 @@ export interface ShardHostOptions extends Omit<ShardInit, 'toShard' | 'fromShard
 export class ShardHost {
   readonly index: number;
   readonly out: Outbox;
+  readonly toShardSab: SharedArrayBuffer;
+  readonly fromShardSab: SharedArrayBuffer;
   readonly inbox: Inbox;
   readonly worker: Worker;
   failure: BrokerError | null = null;
@@ -63,6 +65,8 @@ export class ShardHost {
     const fromShard = createRing(opts.ringBytes, { maxBody: opts.ringMaxBody });
     this.out = new Outbox(toShard);
     this.inbox = new Inbox(fromShard);
+    this.toShardSab = toShard;
+    this.fromShardSab = fromShard;
     const init: ShardInit = {
       index: opts.index, dir: opts.dir, fsync: opts.fsync, intervalMs: opts.intervalMs, segmentBytes: opts.segmentBytes,
       toShard, fromShard, queues: opts.queues, memoryBudget: opts.memoryBudget,

@@ -14,6 +14,8 @@ export interface QueueDecl {
   args: QueueArgs;
   deadLetterExchange?: string;
   deadLetterRoutingKey?: string;
+  /** x-expires, ms: the queue is deleted after being unused (no consumer, no get, no redeclare) that long. Applied by the broker (I/O thread), not the shard. */
+  expires?: number;
 }
 
 export interface ShardInit {

@@ -586,7 +586,13 @@ class Shard {
       case 'stats': {
         const queues: Record<number, ReturnType<Shard['info']>> = {};
         for (const sq of this.queues.values()) queues[sq.id] = this.info(sq);
-        return { queues, log: this.log.stats, memBytes: this.memBytes, diskBytes: this.log.diskBytes(), ringSpilled: this.out.spilledRecords };
+        const d = this.log.durabilityStats;
+        return {
+          queues, log: this.log.stats, memBytes: this.memBytes, diskBytes: this.log.diskBytes(), ringSpilled: this.out.spilledRecords,
+          segments: this.log.segments.length, fsyncBuckets: Array.from(d.buckets), fsyncSeconds: d.seconds,
+          // The shard's ends of the rings: records and batches it took from the I/O thread and wrote to it.
+          inRecords: this.inbox.ring.records, inBatches: this.inbox.ring.batches, outRecords: this.out.ring.records, outBatches: this.out.ring.batches,
+        };
       }
       case 'memory': {
         // Bytes this shard's isolate holds (heap + array buffers), after a full GC when asked.

@@ -19,6 +19,9 @@
  * are written (and, for sync rounds, fdatasynced).
  */
 import { fdatasync } from 'node:fs';
+
+/** Upper bounds (seconds) of the fdatasync latency histogram buckets (Prometheus `le`). */
+export const FSYNC_BUCKETS_S: readonly number[] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 import { LogError } from './errors.js';
 
 export type FsyncPolicy = 'always' | 'interval' | 'never';
@@ -58,6 +61,10 @@ export class Durability {
   /** Last sequence covered by a completed fdatasync (or by a sealed segment's sync). */
   durableSeq: number;
   syncs = 0;
+  /** fdatasync latency histogram: counts per FSYNC_BUCKETS_S upper bound (last: +Inf), and the sum in seconds. */
+  readonly syncBuckets = new Float64Array(FSYNC_BUCKETS_S.length + 1);
+  syncSeconds = 0;
+  private syncStarted = 0;
   failure: LogError | null = null;
   private readonly host: DurabilityHost;
   private writeRound: Round | null = null;
@@ -166,12 +173,18 @@ export class Durability {
     this.nextSyncRound = null;
     this.syncCover = this.writtenSeq;
     this.syncing = true;
+    this.syncStarted = performance.now();
     fdatasync(this.host.activeFd(), this.synced);
   }
 
   private readonly synced = (err: NodeJS.ErrnoException | null): void => {
     this.syncing = false;
     this.syncs++;
+    const s = (performance.now() - this.syncStarted) / 1000;
+    this.syncSeconds += s;
+    let b = 0;
+    while (b < FSYNC_BUCKETS_S.length && s > FSYNC_BUCKETS_S[b]!) b++;
+    this.syncBuckets[b]!++;
     const round = this.syncRound!;
     this.syncRound = null;
     if (err) {

@@ -88,11 +88,9 @@ export class LiveIndex {
     const q = this.queues.get(queueId);
     const slot = q === undefined ? -1 : q.slotOf(messageId);
     if (slot < 0) return false;
-    const prev = q!.countSegs[slot]!;
+    const prev = q!.countSeg(slot);
     if (prev !== NONE) this.segment(prev).liveBytes -= COUNT_RECORD_SIZE;
-    q!.counts[slot] = count;
-    q!.countSegs[slot] = seg.id;
-    q!.countOffs[slot] = offset;
+    q!.setCount(slot, count, seg.id, offset);
     seg.liveBytes += length;
     return true;
   }
@@ -109,7 +107,7 @@ export class LiveIndex {
         this.declaredQueues.delete(record.queueId);
         // The delete record is permanent (topology is always live), so it settles every message of the queue for good.
         const q = this.queues.get(record.queueId);
-        if (q !== undefined) for (let s = q.head; s < q.tail; s++) if (q.segs[s] !== 0xffffffff) this.drop(q, s, null, 0, 0);
+        if (q !== undefined) for (let s = q.head; s < q.tail; s++) if (q.isLive(s)) this.drop(q, s, null, 0, 0);
         this.queues.delete(record.queueId);
         if (this.lastQueue === q) this.lastQueue = null;
         for (const [k, b] of this.bindings) if (b.queueId === record.queueId) this.bindings.delete(k);
@@ -144,9 +142,9 @@ export class LiveIndex {
    * drops it (PendingSettle). settleSeg null: settled by a permanent record.
    */
   private drop(q: QueueIndex, slot: number, settleSeg: Segment | null, settleOffset: number, settleLength: number): void {
-    const enqSeg = this.segment(q.segs[slot]!);
+    const enqSeg = this.segment(q.segOf(slot));
     enqSeg.liveBytes -= q.lens[slot]!;
-    const countSeg = q.countSegs[slot]!;
+    const countSeg = q.countSeg(slot);
     if (countSeg !== NONE) this.segment(countSeg).liveBytes -= COUNT_RECORD_SIZE;
     if (settleSeg !== null && settleSeg !== enqSeg) {
       settleSeg.liveBytes += settleLength;

@@ -124,8 +124,8 @@ function compact(log: ReclaimHost, seg: Segment): void {
       const slot = q === undefined ? -1 : q.slotOf(e[k + E_MESSAGE]!);
       if (slot >= 0) {
         // Only this exact record is live: the message's current enqueue (or latest count) must be at this offset of this file.
-        if (type === RecordType.MessageEnqueued && q!.segs[slot] === seg.id && q!.offs[slot] === off) move = () => { q!.offs[slot] = at; };
-        if (type === RecordType.DeliveryCount && q!.countSegs[slot] === seg.id && q!.countOffs[slot] === off) move = () => { q!.countOffs[slot] = at; };
+        if (type === RecordType.MessageEnqueued && q!.segOf(slot) === seg.id && q!.offs[slot] === off) move = () => { q!.offs[slot] = at; };
+        if (type === RecordType.DeliveryCount && q!.countSeg(slot) === seg.id && q!.countOffset(slot) === off) move = () => { q!.moveCount(slot, at); };
       }
     } else if (type === RecordType.MessageSettled) {
       const p = pending.get(off);

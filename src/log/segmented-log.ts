@@ -343,7 +343,7 @@ export class SegmentedLog {
     const q = this.index.queues.get(ref.queueId);
     const slot = q === undefined ? -1 : q.slotOf(ref.messageId);
     if (slot < 0) throw new LogError('ERR_LOG_BAD_RECORD', `message ${ref.queueId}/${ref.messageId} is not in the log (settled or never appended)`);
-    const seg = this.index.segment(q!.segs[slot]!);
+    const seg = this.index.segment(q!.segOf(slot));
     const entry = { offset: q!.offs[slot]!, length: q!.lens[slot]!, queueId: ref.queueId, messageId: ref.messageId };
     if (seg === this.active && entry.offset + entry.length > seg.size - this.bufLen) this.flushOrFail();
     const rec = Buffer.allocUnsafe(entry.length);
@@ -430,6 +430,11 @@ export class SegmentedLog {
       appends: this.appends, writeSyscalls: this.writeSyscalls, bytesWritten: this.bytesWritten, syncs: this.durability.syncs,
       lastSeq: this.lastSeq, writtenSeq: this.durability.writtenSeq, durableSeq: this.durability.durableSeq,
     };
+  }
+
+  /** fdatasync latency histogram (bucket counts per FSYNC_BUCKETS_S bound, last +Inf) and total seconds. */
+  get durabilityStats(): { buckets: Float64Array; seconds: number } {
+    return { buckets: this.durability.syncBuckets, seconds: this.durability.syncSeconds };
   }
 
   get lastSequence(): number {

@@ -1,3 +1,3 @@
-export { createRing, maxBodyFor, RingConsumer, RingProducer, RingRecordTooLargeError, copyInto } from './ring.js';
+export { createRing, maxBodyFor, RingConsumer, RingProducer, RingRecordTooLargeError, copyInto, ringOccupancy } from './ring.js';
 export type { RecordHandler } from './ring.js';
 export * as layout from './layout.js';

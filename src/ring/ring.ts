@@ -73,6 +73,15 @@ export interface ProducerOptions {
   stagingSize?: number;
 }
 
+/**
+ * Bytes published and not yet released in a ring, read from its control
+ * words (either side, or a third thread, may call it: two atomic loads).
+ */
+export function ringOccupancy(sab: SharedArrayBuffer): number {
+  const ctl = new Int32Array(sab, 0, kFieldCount);
+  return ((Atomics.load(ctl, kWriteSeqField) - Atomics.load(ctl, kReadSeqField)) & SEQ_MASK);
+}
+
 export class RingProducer {
   /** The data region. `tryClaim` returns offsets into it. */
   readonly bytes: Uint8Array;

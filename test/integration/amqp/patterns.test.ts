@@ -28,6 +28,7 @@ test('fire-and-forget: publish without confirms, a no-ack consumer gets every me
   for (let i = 0; i < 500; i++) ch.sendToQueue(queue, Buffer.from(String(i)));
   const got = await collect(ch, queue, 500, { noAck: true });
   assert.equal(got.map((m) => Number(m.content.toString())), [...Array(500).keys()]);
+  assert.equal([got[0]!.fields.exchange, got[0]!.fields.routingKey, got[499]!.fields.deliveryTag], ['', queue, 500]);
   assert.ok(got.every((m) => !m.fields.redelivered));
   await ch.close();
 });
@@ -70,6 +71,7 @@ test('ack, nack with requeue (redelivered, in its place), reject without requeue
   for (const s of ['a', 'b', 'c']) ch.sendToQueue(queue, Buffer.from(s));
   const first = await ch.get(queue);
   assert.ok(first && first.content.toString() === 'a' && !first.fields.redelivered);
+  assert.equal([first.fields.exchange, first.fields.routingKey, first.fields.messageCount, first.fields.deliveryTag], ['', queue, 2, 1]);
   ch.nack(first, false, true);
   const again = await ch.get(queue);
   assert.ok(again, 'requeued message is back');

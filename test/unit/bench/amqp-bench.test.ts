@@ -29,16 +29,22 @@ const usage = (e: Error): boolean => e instanceof UsageError;
 
 test('bench args: the existing flags still parse, no amqp flags by default', () => {
   assert.equal(parseBenchArgs(['ring', 'log', '--json', '--quick']), {
-    suites: ['ring', 'log'], json: true, quick: true, list: false, compare: undefined, url: undefined, shards: undefined,
+    suites: ['ring', 'log'], json: true, quick: true, list: false, compare: undefined, url: undefined, shards: undefined, report: undefined,
   });
-  assert.equal(parseBenchArgs([]), { suites: [], json: false, quick: false, list: false, compare: undefined, url: undefined, shards: undefined });
-  assert.equal(parseBenchArgs(['--list']), { suites: [], json: false, quick: false, list: true, compare: undefined, url: undefined, shards: undefined });
+  assert.equal(parseBenchArgs([]), { suites: [], json: false, quick: false, list: false, compare: undefined, url: undefined, shards: undefined, report: undefined });
+  assert.equal(parseBenchArgs(['--list']), { suites: [], json: false, quick: false, list: true, compare: undefined, url: undefined, shards: undefined, report: undefined });
   assert.is(parseBenchArgs(['-h']), 'help');
+  // --report (from the observability work) still parses beside the amqp flags.
+  const r = parseBenchArgs(['amqp', '--report', 'out', '--compare', 'rabbitmq']);
+  if (r === 'help') throw new Error('parsed as help');
+  assert.is(r.report, 'out');
+  assert.is(r.compare, 'rabbitmq');
+  assert.throws(() => parseBenchArgs(['--report', '']), usage);
 });
 
 test('bench args: --compare rabbitmq, --url and --shards select the amqp suite when none is named', () => {
   assert.equal(parseBenchArgs(['--compare', 'rabbitmq']), {
-    suites: ['amqp'], json: false, quick: false, list: false, compare: 'rabbitmq', url: undefined, shards: undefined,
+    suites: ['amqp'], json: false, quick: false, list: false, compare: 'rabbitmq', url: undefined, shards: undefined, report: undefined,
   });
   const a = parseBenchArgs(['amqp', '--url', 'amqp://guest:guest@127.0.0.1:5673', '--shards', '2', '--json']);
   if (a === 'help') throw new Error('parsed as help');

@@ -251,6 +251,63 @@ test('reject-publish overflow rejects the confirm; nothing confirmed is dropped 
   });
 });
 
+test('memory and disk alarms block publishing with ERR_BLOCKED; nothing confirmed is dropped; unblock resumes (G10)', async () => {
+  await withBroker(async (b) => {
+    await b.declareQueue('alarm');
+    await b.send('alarm', 'before');
+    const events: string[] = [];
+    b.on('blocked', (r: string) => events.push(`blocked:${r}`));
+    b.on('unblocked', () => events.push('unblocked'));
+    assert.is(b.blocked, null);
+    b.setLimits({ memoryHighWater: 1024 }); // far below any RSS: the alarm goes on at once
+    assert.is(b.blocked, 'memory');
+    const c = b.send('alarm', 'refused');
+    assert.is(c.written, false);
+    await rejects(Promise.resolve(c), 'ERR_BLOCKED');
+    await rejects(() => b.request('alarm', 'x', { timeout: 100 }), 'ERR_BLOCKED');
+    // Consumers keep being served while publishers are blocked (that is how the memory goes down).
+    assert.is((await b.get('alarm', { noAck: true }))?.text(), 'before');
+    const waiting = b.unblocked();
+    b.setLimits({ memoryHighWater: 1e15 });
+    await waiting;
+    assert.is(b.blocked, null);
+    await b.send('alarm', 'after');
+    assert.is((await b.get('alarm', { noAck: true }))?.text(), 'after');
+    assert.is(await b.get('alarm'), null);
+    // Disk: a free-space limit above any disk's free space.
+    b.setLimits({ diskFreeLimit: 1e18 });
+    await waitFor(() => b.blocked === 'disk', 'disk alarm');
+    await rejects(Promise.resolve(b.send('alarm', 'refused')), 'ERR_BLOCKED');
+    b.setLimits({ diskFreeLimit: 0 });
+    await waitFor(() => b.blocked === null, 'disk alarm off');
+    assert.equal(events, ['blocked:memory', 'unblocked', 'blocked:disk', 'unblocked']);
+    const s = (await b.stats()).queues['alarm']!;
+    assert.is(s.counters.routed, 2); // the refused ones were never routed
+  }, { resourceCheckMs: 20 });
+});
+
+test('x-expires: an unused queue is deleted after its expiry; a consumer or a get keeps it', async () => {
+  await withBroker(async (b) => {
+    const expired: string[] = [];
+    b.on('queue-expired', (n: string) => expired.push(n));
+    await b.declareQueue('short', { expires: 150, durable: true });
+    await b.send('short', 'm');
+    await b.declareQueue('used', { expires: 150 });
+    const c = await b.consume('used', (m) => m.ack());
+    await b.declareQueue('polled', { expires: 300 });
+    await rejects(() => b.declareQueue('short', { expires: 151 }), 'ERR_PRECONDITION');
+    await rejects(() => b.declareQueue('bad', { expires: 0 }), 'ERR_INVALID_ARGUMENT');
+    for (let i = 0; i < 5; i++) { await sleep(100); await b.get('polled'); }
+    await waitFor(() => expired.includes('short'), 'short to expire', 3000);
+    await rejects(() => b.declareQueue('short', { passive: true }), 'ERR_NOT_FOUND');
+    await b.declareQueue('used', { passive: true });
+    await b.declareQueue('polled', { passive: true });
+    await c.cancel();
+    await waitFor(() => expired.includes('used'), 'used to expire after its consumer left', 3000);
+    await waitFor(() => expired.includes('polled'), 'polled to expire once not polled', 3000);
+  });
+});
+
 test('request/response: replies match by correlation id; timeout rejects; late replies are dropped (G9)', async () => {
   await withBroker(async (b) => {
     await b.declareQueue('rpc', { durable: false });
@@ -308,15 +365,21 @@ test('delayed publish is not delivered before its time, and survives reopen', as
   const dir = tempDir();
   try {
     let b = await openBroker({ dir });
-    await b.declareQueue('later');
-    await b.send('later', 'soon', { delay: 300 });
-    assert.is(await b.get('later'), null);
-    await b.close();
-    b = await openBroker({ dir });
-    assert.is(await b.get('later'), null);
-    await sleep(350);
-    assert.is((await b.get('later', { noAck: true }))?.text(), 'soon');
-    await b.close();
+    try {
+      await b.declareQueue('later');
+      // A reopen takes 0.4-1 s on a loaded 2-core machine: the delay must outlast it.
+      const delay = 3000;
+      const sentAt = Date.now();
+      await b.send('later', 'soon', { delay });
+      assert.is(await b.get('later'), null);
+      await b.close();
+      b = await openBroker({ dir });
+      if (Date.now() - sentAt < delay - 200) assert.is(await b.get('later'), null);
+      await sleep(Math.max(0, sentAt + delay + 50 - Date.now()));
+      assert.is((await b.get('later', { noAck: true }))?.text(), 'soon');
+    } finally {
+      await b.close();
+    }
   } finally {
     removeDir(dir);
   }
