@@ -37,7 +37,6 @@
  */
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -256,18 +255,6 @@ function spawnListening(what: string, cmd: string, args: string[], timeoutMs: nu
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
-/** A port free on 127.0.0.1 now (only for a server that refuses --port 0; racy by nature). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 export function serveArgs(dir: string, port: number, shards: number): string[] {
   return ['serve', '--host', '127.0.0.1', '--port', String(port), '--data', dir, '--fsync', 'always', '--shards', String(shards)];
 }
@@ -277,15 +264,8 @@ async function startRingmq(shards: number, note: (l: string) => void): Promise<T
   const bin = join(repoRoot, 'bin/ringmq.js');
   let s: Awaited<ReturnType<typeof spawnListening>>;
   try {
-    try {
-      // --port 0: the kernel picks a free port, the server prints it.
-      s = await spawnListening('ringmq serve', process.execPath, [bin, ...serveArgs(dir, 0, shards)], 30_000);
-    } catch (err) {
-      if ((err as { exitCode?: number }).exitCode !== 2 || !/--port/.test((err as Error).message)) throw err;
-      const port = await freePort();
-      note(`ringmq serve refused --port 0 (usage error); retrying on free port ${port}`);
-      s = await spawnListening('ringmq serve', process.execPath, [bin, ...serveArgs(dir, port, shards)], 30_000);
-    }
+    // --port 0: the kernel picks a free port, the server prints it.
+    s = await spawnListening('ringmq serve', process.execPath, [bin, ...serveArgs(dir, 0, shards)], 30_000);
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
     throw err;
@@ -466,7 +446,7 @@ export async function settle(backlog: () => number, maxMs = MAX_SETTLE_MS, stepM
 }
 
 /** transient, persistent-confirm, fanout-4: publisher -> queue(s) -> consumer(s). */
-async function throughputCase(amqp: typeof import('amqplib'), url: string, c: Exclude<CaseName, 'rpc'>, t: Timing, note: (l: string) => void): Promise<Measurement> {
+async function throughputCase(amqp: typeof import('amqplib'), url: string, c: Exclude<CaseName, 'rpc'>, t: Timing): Promise<Measurement> {
   const base = names(c);
   const payload = PAYLOADS[c];
   const persistent = c === 'persistent-confirm';
@@ -513,7 +493,7 @@ async function throughputCase(amqp: typeof import('amqplib'), url: string, c: Ex
     publisher.send({ type: 'go' });
     await sleep(t.warmupMs);
     const settled = await settle(() => publisher!.progress - Math.min(...consumers.map((x) => x.progress)));
-    if (!settled) note(`${c}: backlog still moving after ${MAX_SETTLE_MS / 1000} s more warm-up; measuring anyway`);
+    if (!settled) process.stderr.write(`ringmq bench amqp: ${c}: backlog still moving after ${MAX_SETTLE_MS / 1000} s more warm-up; measuring anyway\n`);
     const marks = await markWindow([...consumers, publisher], t);
     const consumed = ratesFromMarks(marks.slice(0, consumers.length));
     const published = ratesFromMarks(marks.slice(consumers.length));
@@ -629,7 +609,10 @@ export const suite: Suite = {
       if (opts.url) targets.push({ broker: 'external', url: opts.url, async stop() { return []; } });
       else targets.push(await startRingmq(shards, opts.note));
       if (opts.compare === 'rabbitmq') targets.push(await startRabbitmq(opts.note));
-      for (const target of targets) opts.note(`${target.broker}: ${await serverVersion(amqp, target.url)}`);
+      // Which brokers were measured belongs with the figures: on stderr, not a transient progress note.
+      const versions: string[] = [];
+      for (const target of targets) versions.push(`${target.broker}: ${await serverVersion(amqp, target.url)}`);
+      if (!opts.json) process.stderr.write(`amqp brokers: ${versions.join(', ')}\n`);
 
       const results = new Map<string, Measurement[]>();
       for (let round = 0; round < t.rounds; round++) {
@@ -639,7 +622,7 @@ export const suite: Suite = {
           const order = round % 2 === 0 ? targets : [...targets].reverse();
           for (const target of order) {
             opts.note(`amqp ${c}: ${target.broker}, round ${round + 1} of ${t.rounds}`);
-            const m = c === 'rpc' ? await rpcCase(amqp, target.url, t) : await throughputCase(amqp, target.url, c, t, opts.note);
+            const m = c === 'rpc' ? await rpcCase(amqp, target.url, t) : await throughputCase(amqp, target.url, c, t);
             const key = `${target.broker}/${c}`;
             results.set(key, [...(results.get(key) ?? []), m]);
           }
