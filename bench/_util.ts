@@ -31,6 +31,12 @@ export interface BenchOptions {
   quick: boolean;
   /** Progress and notes for humans; silent with --json. */
   note(line: string): void;
+  /** `--compare rabbitmq` (amqp suite): run the same cases against a private RabbitMQ too. */
+  compare?: 'rabbitmq';
+  /** `--url amqp://...` (amqp suite): bench this running broker instead of starting `ringmq serve`. */
+  url?: string;
+  /** `--shards N` (amqp suite): shards of the `ringmq serve` under test. */
+  shards?: number;
 }
 
 export interface Suite {
@@ -39,6 +45,20 @@ export interface Suite {
   /** Threads the suite runs at once (a warning is printed when cores are fewer). */
   threads: number;
   run(opts: BenchOptions): Promise<BenchResult[]>;
+  /**
+   * Why the suite cannot run here (e.g. a missing dev dependency), or
+   * undefined. A suite that is unavailable is skipped with this note when
+   * all suites run, and fails with it when named.
+   */
+  unavailable?(): Promise<string | undefined>;
+}
+
+/**
+ * An error in setting a suite up (a missing dependency, a broker that does
+ * not start): `ringmq bench` prints its message alone, without a stack.
+ */
+export function setupError(message: string): Error {
+  return Object.assign(new Error(message), { code: 'ERR_BENCH_SETUP' });
 }
 
 /** A benchmark that computed a wrong answer must not print a figure. */
@@ -72,6 +92,7 @@ export function formatTable(results: BenchResult[]): string {
   const extras = [...new Set(results.flatMap((r) => Object.keys(r)))].filter((k) => !STANDARD.has(k));
   const cols: [string, (r: BenchResult) => string][] = [
     ['case', (r) => r.case],
+    ['broker', (r) => (typeof r.broker === 'string' ? r.broker : '')],
     ['payload', (r) => (r.payload === undefined ? '' : formatBytes(r.payload))],
     ['shards', (r) => (r.shards === undefined ? '' : String(r.shards))],
     ['msgs/s', (r) => num(r.msgs_per_s)],
@@ -88,11 +109,11 @@ export function formatTable(results: BenchResult[]): string {
   const rows = [used.map(([h]) => h), ...results.map((r) => used.map(([, f]) => f(r)))];
   const widths = used.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
   return rows
-    .map((row, ri) => row.map((c, i) => (i === 0 || ri === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '))
+    .map((row, ri) => row.map((c, i) => (i === 0 || ri === 0 || used[i]![0] === 'broker' ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '))
     .join('\n');
 }
 
-const STANDARD = new Set(['suite', 'case', 'payload', 'shards', 'msgs_per_s', 'mb_per_s', 'p50_us', 'p99_us', 'bytes_per_msg', 'ratio', 'vs', 'rme_pct']);
+const STANDARD = new Set(['suite', 'case', 'broker', 'payload', 'shards', 'msgs_per_s', 'mb_per_s', 'p50_us', 'p99_us', 'bytes_per_msg', 'ratio', 'vs', 'rme_pct']);
 
 export function formatBytes(n: number): string {
   if (n >= 1 << 20 && n % (1 << 20) === 0) return `${n / (1 << 20)} MiB`;

@@ -18,7 +18,17 @@ async function loadSuite(name: string): Promise<Suite> {
   return mod.suite;
 }
 
-export async function runBench(names: string[], flags: { json: boolean; quick: boolean; list: boolean; report?: string }): Promise<number> {
+export interface BenchFlags {
+  json: boolean;
+  quick: boolean;
+  list: boolean;
+  compare?: 'rabbitmq' | undefined;
+  url?: string | undefined;
+  shards?: number | undefined;
+  report?: string | undefined;
+}
+
+export async function runBench(names: string[], flags: BenchFlags): Promise<number> {
   const known = await listSuites();
   if (flags.list) {
     for (const n of known) process.stdout.write(`${n.padEnd(10)} ${(await loadSuite(n)).description}\n`);
@@ -41,6 +51,9 @@ export async function runBench(names: string[], flags: { json: boolean; quick: b
     quick: flags.quick,
     note: tty ? (line) => { process.stderr.write(`\r\x1b[K${line.slice(0, (process.stderr.columns || 80) - 1)}`); progressShown = true; } : () => {},
   };
+  if (flags.compare) opts.compare = flags.compare;
+  if (flags.url) opts.url = flags.url;
+  if (flags.shards) opts.shards = flags.shards;
   const header = machineHeader();
   if (!flags.json) {
     process.stdout.write(Object.entries(header).map(([k, v]) => `${k}: ${v}`).join('\n') + '\n');
@@ -49,6 +62,12 @@ export async function runBench(names: string[], flags: { json: boolean; quick: b
   let failed = 0;
   for (const name of names.length ? names : known) {
     const suite = await loadSuite(name);
+    const why = names.length ? undefined : await suite.unavailable?.();
+    if (why) {
+      if (!flags.json) process.stdout.write(`\n## ${suite.name}: skipped: ${why}\n`);
+      else process.stderr.write(`ringmq bench ${name}: skipped: ${why}\n`);
+      continue;
+    }
     if (!flags.json) {
       process.stdout.write(`\n## ${suite.name}: ${suite.description}\n`);
       if (os.availableParallelism() < suite.threads) {
@@ -61,7 +80,10 @@ export async function runBench(names: string[], flags: { json: boolean; quick: b
     } catch (err) {
       clearProgress();
       failed++;
-      process.stderr.write(`ringmq bench ${name}: ${(err as Error).stack ?? err}\n`);
+      // A setup error (missing dependency, broker that does not start) is
+      // said in its message; anything else gets its stack.
+      const setup = (err as { code?: string }).code === 'ERR_BENCH_SETUP';
+      process.stderr.write(`ringmq bench ${name}: ${setup ? (err as Error).message : ((err as Error).stack ?? err)}\n`);
       continue;
     }
     clearProgress();

@@ -17,9 +17,14 @@ Usage:
       Users: guest/guest from loopback only unless --users/--user say otherwise
       (docs/amqp-server.md). --metrics-port serves Prometheus metrics on loopback.
   ringmq bench [SUITE...] [--json] [--quick] [--list] [--report DIR]
+               [--compare rabbitmq] [--url amqp://...] [--shards N]
       Run benchmarks (all suites when none is named) and print a table;
       --json prints one JSON object per case per line; --report DIR also
-      writes DIR/report.html (SVG charts) and DIR/results.jsonl.
+      writes DIR/report.html (SVG charts) and DIR/results.jsonl. The amqp
+      suite benches \`ringmq serve\` (N shards, default 1) or, with --url, a
+      running broker; --compare rabbitmq also runs it against a private
+      RabbitMQ (scripts/rabbitmq.mjs) and prints ratios. These three flags
+      select the amqp suite when no suite is named.
   ringmq fuzz [--seconds N | --runs N | --replay SEED] [--seed S] [--target embedded|amqp] [--url URL]
              [--fsync always|interval|never] [--faults kill,torn,restart,disconnect,timeout,ring|all|none]
              [--steps N] [--jobs N] [--avoid binding-args,noack-cancel,dl-close|all] [--json] [--self-check]
@@ -341,7 +346,25 @@ async function stat(args: string[]): Promise<number> {
   return runStat({ url: url.href, intervalS, once: values.once });
 }
 
-async function bench(args: string[]): Promise<number> {
+export interface BenchArgs {
+  suites: string[];
+  json: boolean;
+  quick: boolean;
+  list: boolean;
+  /** Also run the amqp suite's cases against this broker and print ratios. */
+  compare: 'rabbitmq' | undefined;
+  /** Bench an already running AMQP broker (amqp suite) instead of starting `ringmq serve`. */
+  url: string | undefined;
+  /** Shards of the `ringmq serve` the amqp suite starts. */
+  shards: number | undefined;
+  /** Also write DIR/report.html and DIR/results.jsonl. */
+  report: string | undefined;
+}
+
+/** Flags that only the amqp suite reads; naming one selects that suite when no suite is named. */
+const AMQP_FLAGS = ['compare', 'url', 'shards'] as const;
+
+export function parseBenchArgs(args: string[]): BenchArgs | 'help' {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
@@ -349,14 +372,51 @@ async function bench(args: string[]): Promise<number> {
       json: { type: 'boolean', default: false },
       quick: { type: 'boolean', default: false },
       list: { type: 'boolean', default: false },
+      compare: { type: 'string' },
+      url: { type: 'string' },
+      shards: { type: 'string' },
       report: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
-  if (values.help) {
+  if (values.help) return 'help';
+  if (values.compare !== undefined && values.compare !== 'rabbitmq') {
+    throw new UsageError(`--compare takes "rabbitmq" (the only broker it can start), got "${values.compare}"`);
+  }
+  if (values.url !== undefined) {
+    let ok = false;
+    try {
+      const u = new URL(values.url);
+      ok = (u.protocol === 'amqp:' || u.protocol === 'amqps:') && u.hostname !== '';
+    } catch {
+      // not a URL
+    }
+    if (!ok) throw new UsageError(`--url must be an AMQP URL like amqp://guest:guest@127.0.0.1:5672, got "${values.url}"`);
+  }
+  if (values.report === '') throw new UsageError('--report needs a directory');
+  let suites = positionals;
+  const amqpOnly = AMQP_FLAGS.filter((f) => values[f] !== undefined);
+  if (amqpOnly.length) {
+    if (suites.length === 0) suites = ['amqp'];
+    else if (!suites.includes('amqp')) throw new UsageError(`--${amqpOnly[0]} applies to the amqp suite, which is not among ${suites.join(', ')}`);
+  }
+  return {
+    suites,
+    json: values.json,
+    quick: values.quick,
+    list: values.list,
+    compare: values.compare,
+    url: values.url,
+    shards: positiveInt('shards', values.shards, 64),
+    report: values.report,
+  };
+}
+
+async function bench(args: string[]): Promise<number> {
+  const parsed = parseBenchArgs(args);
+  if (parsed === 'help') {
     process.stdout.write(USAGE);
     return 0;
   }
-  if (values.report === '') throw new UsageError('--report needs a directory');
-  return runBench(positionals, { json: values.json, quick: values.quick, list: values.list, ...(values.report !== undefined ? { report: values.report } : {}) });
+  return runBench(parsed.suites, parsed);
 }
