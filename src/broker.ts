@@ -385,6 +385,13 @@ export class Confirm implements PromiseLike<void> {
 
 export class Consumer {
   /** @internal */ active = true;
+  /**
+   * @internal noAck: the last message handed to the handler and not yet
+   * acked at the shard (-1: none). The shard keeps a noAck delivery unacked
+   * until the I/O thread has handed it over, so what a cancel or a lost
+   * owner catches in flight goes back to the queue instead of being lost.
+   */
+  pendingAck = -1;
   constructor(readonly tag: number, readonly queue: string, /** @internal */ readonly queueId: number,
     /** @internal */ readonly handler: MessageHandler, /** @internal */ readonly noAck: boolean,
     /** @internal */ readonly broker: Broker, /** @internal */ readonly owner: number) {}
@@ -488,6 +495,8 @@ export class Broker extends EventEmitter {
   private readonly settleRec = new Uint8Array(SETTLE_SIZE);
   private readonly dlDoneRec = new Uint8Array(DL_DONE_SIZE);
   private flushScheduled = false;
+  /** noAck consumers with deliveries handed over and not yet acked (Consumer.pendingAck). */
+  private readonly noAckPending: Consumer[] = [];
   private readonly dirtyHosts: ShardHost[] = [];
   private closed = false;
   /** Dead-letter copies whose confirms are awaited before the origin is settled (close waits for them). */
@@ -863,7 +872,7 @@ export class Broker extends EventEmitter {
     const ex = this.router.exchange(exchange);
     const created = this.routerCall(() => this.router.bind({ exchange, queue, routingKey, arguments: args }));
     if (created && e.decl.durable && ex?.durable) {
-      this.topology.appendTopology({ type: RecordType.Bound, exchange, queueId: e.decl.id, routingKey, arguments: utf8.encode(JSON.stringify(args)) });
+      this.topology.appendTopology({ type: RecordType.Bound, exchange, queueId: e.decl.id, routingKey, arguments: utf8.encode(sortedJson(args)) });
       await this.topology.sync();
     }
   }
@@ -873,7 +882,7 @@ export class Broker extends EventEmitter {
     const e = this.queueOrThrow(queue, owner);
     const removed = this.routerCall(() => this.router.unbind({ exchange, queue, routingKey, arguments: args }));
     if (removed && e.decl.durable) {
-      this.topology.appendTopology({ type: RecordType.Unbound, exchange, queueId: e.decl.id, routingKey, arguments: utf8.encode(JSON.stringify(args)) });
+      this.topology.appendTopology({ type: RecordType.Unbound, exchange, queueId: e.decl.id, routingKey, arguments: utf8.encode(sortedJson(args)) });
       await this.topology.sync();
     }
   }
@@ -1003,6 +1012,7 @@ export class Broker extends EventEmitter {
 
   /** Publishes every outbox written since the last flush (one Atomics.store per ring). */
   private flush(): void {
+    if (this.noAckPending.length > 0) this.ackNoAckDeliveries();
     this.flushScheduled = false;
     const d = this.dirtyHosts;
     for (let i = 0; i < d.length; i++) {
@@ -1010,6 +1020,18 @@ export class Broker extends EventEmitter {
       d[i]!.out.publish();
     }
     d.length = 0;
+  }
+
+  /** Acks, at the shards, what noAck consumers' handlers were handed since the last flush. */
+  private ackNoAckDeliveries(): void {
+    const l = this.noAckPending;
+    for (let i = 0; i < l.length; i++) if (l[i]!.pendingAck >= 0) this.ackHandedOver(l[i]!);
+    l.length = 0;
+  }
+
+  private ackHandedOver(c: Consumer): void {
+    this.settleId(c.queueId, c.tag, c.pendingAck, SettleKind.Ack, false, true);
+    c.pendingAck = -1;
   }
 
   /** Resolves when no record waits for ring space (backpressure has cleared). */
@@ -1029,7 +1051,8 @@ export class Broker extends EventEmitter {
     const c = new Consumer(tag, queue, e.decl.id, handler, opts.noAck === true, this, owner);
     this.consumers.set(tag, c);
     try {
-      await e.host.request({ op: 'consume', queueId: e.decl.id, consumer: tag, prefetch, exclusive: opts.exclusive === true, noAck: opts.noAck === true });
+      // noAck ignores prefetch (as in AMQP); its deliveries are acked by the I/O thread once handed over.
+      await e.host.request({ op: 'consume', queueId: e.decl.id, consumer: tag, prefetch: opts.noAck === true ? 0 : prefetch, exclusive: opts.exclusive === true });
     } catch (err) {
       this.consumers.delete(tag);
       throw err;
@@ -1047,6 +1070,8 @@ export class Broker extends EventEmitter {
    */
   async cancel(c: Consumer, requeue = true): Promise<void> {
     if (!c.active) return;
+    // What the handler already has is acked before the shard sees the cancel (a requeue must not return it).
+    if (c.pendingAck >= 0) this.ackHandedOver(c);
     c.active = false;
     this.consumers.delete(c.tag);
     const e = this.queuesById.get(c.queueId);
@@ -1141,9 +1166,11 @@ export class Broker extends EventEmitter {
     const c = this.consumers.get(tag);
     const queueId = readU32(b, o + DLV_QUEUE_OFFSET);
     const msgId = readU64(b, o + DLV_MSG_OFFSET);
-    if (c === undefined || !c.active) {
+    if (c === undefined || !c.active || (this.closed && c.noAck)) {
       // Delivered to a consumer cancelled meanwhile: a cancel with requeue returns its unacked at the
       // shard; one without requeue keeps them, so this one, never seen by anyone, goes back now.
+      // A noAck delivery is unacked at the shard until handed over: the same applies. (After close began,
+      // a noAck delivery is not handed over: it stays queued, as it cannot be acked any more.)
       if (this.cancelling.has(tag)) this.settleId(queueId, tag, msgId, SettleKind.Nack, true, false);
       return;
     }
@@ -1151,6 +1178,11 @@ export class Broker extends EventEmitter {
     // One copy out of the ring: meta and body share it.
     const m = new Message(this, c.queue, queueId, msgId, tag, copyOut(b, o + DLV_FIXED_SIZE, o + len), metaLen,
       (readU32(b, o + DLV_FLAGS_OFFSET) & DLV_FLAG_REDELIVERED) !== 0, readU32(b, o + DLV_COUNT_OFFSET), -1, c.noAck);
+    if (c.noAck) {
+      // One ack (multiple, in the consumer's delivery order) per consumer per batch, written at the next flush.
+      if (c.pendingAck < 0) this.noAckPending.push(c);
+      c.pendingAck = msgId;
+    }
     this.runHandler(c, m);
   }
 
@@ -1651,3 +1683,18 @@ function releaseLock(path: string): void {
 }
 
 void DL_COUNT_OFFSET;
+
+/**
+ * JSON with object keys sorted: a binding's arguments are part of its
+ * identity (as in the Router), and the topology log keys bindings by these
+ * bytes, so a bind and its unbind must encode equal arguments equally.
+ */
+function sortedJson(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) => {
+    if (x !== null && typeof x === 'object' && !Array.isArray(x) && !(x instanceof Uint8Array)) {
+      const o = x as Record<string, unknown>;
+      return Object.fromEntries(Object.keys(o).sort().map((k) => [k, o[k]]));
+    }
+    return x;
+  });
+}

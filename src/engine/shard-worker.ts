@@ -198,7 +198,6 @@ class Shard {
         const sq = dq[i]!;
         sq.dirty = false;
         const sent = sq.queue.dispatch(now, DISPATCH_SLICE);
-        if (this.autoAckIds.length > 0) this.autoAck(sq);
         if (sent === DISPATCH_SLICE) this.markDirty(sq);
       }
       dq.splice(0, n);
@@ -329,18 +328,7 @@ class Shard {
     return this.scratch;
   }
 
-  /** Messages delivered to noAck consumers in the current dispatch: acked right after it. */
-  readonly autoAckIds: number[] = [];
-  readonly noAckConsumers = new Set<number>();
-
-  private autoAck(sq: ShardQueue): void {
-    const ids = this.autoAckIds;
-    for (let i = 0; i < ids.length; i++) sq.queue.ack(ids[i]!);
-    ids.length = 0;
-  }
-
   onDeliver(sq: ShardQueue, consumer: number, msgId: number, count: number, redelivered: boolean, payload: unknown): void {
-    if (this.noAckConsumers.has(consumer)) this.autoAckIds.push(msgId);
     const size = this.prepareMessage(sq, msgId, payload, DLV_FIXED_SIZE, DLV_META_LEN_OFFSET);
     const s = this.scratch;
     writeU32(s, DLV_CONSUMER_OFFSET, consumer);
@@ -528,7 +516,6 @@ class Shard {
       case 'consume': {
         const sq = this.queueOf(r.queueId);
         const res = sq.queue.addConsumer(r.consumer as number, r.prefetch as number, r.exclusive === true);
-        if (res === 'ok' && r.noAck === true) this.noAckConsumers.add(r.consumer as number);
         if (res !== 'ok') throw Object.assign(new Error(`queue '${sq.decl.name}' has an exclusive consumer (or exclusive was asked while others consume)`), { code: 'ERR_RESOURCE_LOCKED' });
         this.markDirty(sq);
         return null;
@@ -536,7 +523,6 @@ class Shard {
       case 'cancel': {
         const sq = this.queueOf(r.queueId);
         sq.queue.cancelConsumer(r.consumer as number, r.requeue !== false, this.now);
-        this.noAckConsumers.delete(r.consumer as number);
         this.markDirty(sq);
         return null;
       }

@@ -122,7 +122,9 @@ export class LiveIndex {
         break;
       case RecordType.Bound:
       case RecordType.Unbound: {
-        const key = `${record.exchange}\0${record.queueId}\0${record.routingKey}`;
+        // A binding is (exchange, queue, routing key, arguments), as in AMQP: two headers bindings that differ
+        // only in their arguments are two bindings (the Broker writes the arguments with sorted keys).
+        const key = `${record.exchange}\0${record.queueId}\0${record.routingKey}\0${Buffer.from(record.arguments.buffer, record.arguments.byteOffset, record.arguments.byteLength).toString('latin1')}`;
         if (record.type === RecordType.Bound) this.bindings.set(key, { exchange: record.exchange, queueId: record.queueId, routingKey: record.routingKey, arguments: record.arguments });
         else this.bindings.delete(key);
         break;
