@@ -303,7 +303,7 @@ export class Message {
     return JSON.parse(this.text()) as T;
   }
 
-  /** Acknowledges this message (and, with multiple, every earlier unacked one of the same consumer). */
+  /** Acknowledges this message (and, with multiple, every unacked one delivered before it to the same consumer: delivery order, as AMQP delivery tags). */
   ack(multiple = false): void {
     this.settle(SettleKind.Ack, false, multiple);
   }

@@ -672,8 +672,8 @@ export class AmqpChannel {
   private writeDelivery(cc: ChannelConsumer, m: Message): void {
     const tag = this.nextTag++;
     if (cc.noAck) {
-      const mark = cc.ackMark;
-      if (mark === null || m.msgId > mark.msgId) cc.ackMark = m;
+      // The last one written: an ack-multiple settles the consumer's deliveries in delivery order through it.
+      cc.ackMark = m;
       if (!this.noAckScheduled) {
         this.noAckScheduled = true;
         this.conn.out.schedule();

@@ -23,10 +23,10 @@ import { Rng } from './prng.js';
 export type Fault = 'kill' | 'torn' | 'restart' | 'disconnect' | 'timeout' | 'ring';
 
 /**
- * Broker bugs the fuzzer found and that are not fixed yet (docs/fuzz.md,
- * "Findings"). A workload can steer clear of them so that a run can still
- * find something else; `ringmq fuzz` exercises them unless told with --avoid.
- *  - binding-args: durable bindings are keyed by (exchange, queue, routing
+ * Broker bugs the fuzzer found (docs/fuzz.md, "Findings"; all three fixed).
+ * A workload can still steer clear of them (--avoid), to bisect an older
+ * build; `ringmq fuzz` exercises them unless told.
+ *  - binding-args: durable bindings were keyed by (exchange, queue, routing
  *    key) without their arguments, so two headers bindings of one queue
  *    collapse into one across a restart (and an unbind of one removes both).
  *  - noack-cancel: messages dispatched to a noAck consumer while its cancel

@@ -548,21 +548,36 @@ export class Queue {
     return true;
   }
 
+  /**
+   * Acks the owner's unacked messages in delivery order, from its oldest
+   * delivery through the one with `id` (AMQP `multiple`: delivery tags are in
+   * delivery order). Nothing if `id` is not an unacked message of `owner`: a
+   * redelivered message with a lower id delivered after `id` is not settled.
+   */
   ackUpTo(owner: number, id: number): number {
     const o = this.owners.get(owner);
-    if (o === undefined) return 0;
+    const last = this.unackedOf(o, id);
+    if (last < 0) return 0;
     let n = 0;
-    let u = o.head;
+    let u = o!.head;
     while (u !== -1) {
       const next = this.uNext[u]!;
-      if (this.idAt(this.uPos[u]!) <= id) {
-        this.ackU(u);
-        n++;
-      } else if (o.sorted) break;
+      this.ackU(u);
+      n++;
+      if (u === last) break;
       u = next;
     }
-    this.afterSettle(o);
+    this.afterSettle(o!);
     return n;
+  }
+
+  /** The unacked-record index of message `id` if it is unacked by owner `o`, else -1. */
+  private unackedOf(o: Owner | undefined, id: number): number {
+    if (o === undefined) return -1;
+    const i = this.findUnacked(id);
+    if (i < 0) return -1;
+    const u = this.meta[i]! >>> SHIFT;
+    return this.ownerSlots[this.uOwner[u]!] === o ? u : -1;
   }
 
   nack(id: number, requeue: boolean, now: number): boolean {
@@ -576,21 +591,22 @@ export class Queue {
     return true;
   }
 
+  /** As ackUpTo, returning (requeue) or rejecting each. */
   nackUpTo(owner: number, id: number, requeue: boolean, now: number): number {
     const o = this.owners.get(owner);
-    if (o === undefined) return 0;
+    const last = this.unackedOf(o, id);
+    if (last < 0) return 0;
     let n = 0;
-    let u = o.head;
+    let u = o!.head;
     while (u !== -1) {
       const next = this.uNext[u]!;
-      if (this.idAt(this.uPos[u]!) <= id) {
-        if (requeue) this.returnU(u, now);
-        else this.rejectU(u);
-        n++;
-      } else if (o.sorted) break;
+      if (requeue) this.returnU(u, now);
+      else this.rejectU(u);
+      n++;
+      if (u === last) break;
       u = next;
     }
-    this.afterSettle(o);
+    this.afterSettle(o!);
     return n;
   }
 

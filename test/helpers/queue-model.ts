@@ -257,7 +257,10 @@ export class QueueModel {
   ackUpTo(owner: number, id: number): number {
     const o = this.owners.get(owner);
     if (!o) return 0;
-    const hit = o.list.filter((m) => m.id <= id);
+    // Delivery order, through the message `id`, which must be one of the owner's (AMQP multiple).
+    const at = o.list.findIndex((m) => m.id === id);
+    if (at < 0) return 0;
+    const hit = o.list.slice(0, at + 1);
     for (const m of hit) this.ackMsg(m);
     this.forgetIfIdle(owner);
     return hit.length;
@@ -267,7 +270,9 @@ export class QueueModel {
     this.now = now;
     const o = this.owners.get(owner);
     if (!o) return 0;
-    const hit = o.list.filter((m) => m.id <= id);
+    const at = o.list.findIndex((m) => m.id === id);
+    if (at < 0) return 0;
+    const hit = o.list.slice(0, at + 1);
     for (const m of hit) {
       if (requeue) this.giveBack(m, now);
       else this.rejectMsg(m);

@@ -410,21 +410,25 @@ test('ack and nack return false for ids that are not unacked', () => {
   assert.equal(take(), []);
 });
 
-test('ackUpTo acks the owner\'s messages with id <= bound, only that owner\'s, also out of id order', () => {
+test('ackUpTo acks the owner\'s messages in delivery order through the given one, only that owner\'s', () => {
   const { q, take } = setup();
   fill(q, 1, 6);
   q.addConsumer(1, 0);
   q.addConsumer(2, 0);
   q.dispatch(0); // c1: 1 3 5, c2: 2 4 6
   q.nack(1, true, 0);
-  assert.ok(q.get(0, 2, new GetResult())); // 1 → owner 2 (its list: 2 4 6 1)
+  assert.ok(q.get(0, 2, new GetResult())); // 1 → owner 2 (its list in delivery order: 2 4 6 1)
   take();
-  assert.is(q.ackUpTo(2, 4), 3);
-  assert.equal(take(), [['remove', 2, 'acked', 0, 'p2'], ['remove', 4, 'acked', 0, 'p4'], ['remove', 1, 'acked', 1, 'p1']]);
-  assert.is(q.ackUpTo(1, 100), 2);
+  assert.is(q.ackUpTo(2, 4), 2, 'through 4 in delivery order: 2 and 4, not 1 (delivered after)');
+  assert.equal(take(), [['remove', 2, 'acked', 0, 'p2'], ['remove', 4, 'acked', 0, 'p4']]);
+  assert.is(q.ackUpTo(2, 3), 0, '3 is not an unacked message of owner 2');
+  assert.is(q.ackUpTo(1, 100), 0, 'no message 100');
+  assert.is(q.ackUpTo(1, 5), 2);
   assert.equal(removed(take()), [3, 5]);
   assert.is(q.ackUpTo(9, 100), 0);
-  assert.is(q.unacked, 1);
+  assert.is(q.unacked, 2);
+  assert.is(q.ackUpTo(2, 1), 2, 'through 1, the last delivery: 6 and 1');
+  assert.equal(removed(take()), [6, 1]);
   g6(q);
 });
 
