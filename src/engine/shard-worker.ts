@@ -27,7 +27,7 @@ import {
   DLV_META_LEN_OFFSET, DLV_MSG_OFFSET, DLV_QUEUE_OFFSET, DL_COUNT_OFFSET, DL_FIXED_SIZE, DL_META_LEN_OFFSET, DL_MSG_OFFSET,
   DL_NEEDS_DONE_OFFSET, DL_QUEUE_OFFSET, DL_REASON_OFFSET, DL_REASONS, DL_TIME_OFFSET, EV_CONFIRM, EV_CTRL_REPLY, EV_DEAD_LETTER,
   EV_DELIVER, EV_EVENT, EV_GOT, GOT_COUNT_OFFSET, GOT_FIXED_SIZE, GOT_FLAGS_OFFSET, GOT_META_LEN_OFFSET, GOT_MSG_OFFSET,
-  GOT_QUEUE_OFFSET, GOT_REMAINING_OFFSET, GOT_REQ_OFFSET, META_EXPIRES_OFFSET, META_LENGTH_OFFSET, META_READY_OFFSET, OP_CTRL, OP_DL_DONE, OP_PUBLISH,
+  GOT_QUEUE_OFFSET, GOT_REMAINING_OFFSET, GOT_REQ_OFFSET, META_EXPIRES_OFFSET, META_PUBLISHED_OFFSET, META_LENGTH_OFFSET, META_READY_OFFSET, OP_CTRL, OP_DL_DONE, OP_PUBLISH,
   OP_SETTLE, PUB_FLAG_PERSISTENT, PUB_FLAGS_OFFSET, PUB_FIXED_SIZE, PUB_META_LEN_OFFSET, PUB_QUEUE_OFFSET,
   SETTLE_KIND_OFFSET, SETTLE_MSG_OFFSET, SETTLE_MULTIPLE_OFFSET, SETTLE_OWNER_OFFSET, SETTLE_QUEUE_OFFSET, SETTLE_REQUEUE_OFFSET,
   SettleKind, readU32, readU64, writeU32, writeU64,
@@ -134,6 +134,7 @@ class Shard {
         const m = log.readMessage({ queueId, messageId: e.id });
         const expiresAt = readU64(m.properties, META_EXPIRES_OFFSET);
         const readyAt = readU64(m.properties, META_READY_OFFSET);
+        const publishedAt = readU64(m.properties, META_PUBLISHED_OFFSET);
         const limit = sq.decl.args.deliveryLimit;
         if (plantedDrop) {
           plantedDrop = false;
@@ -148,6 +149,8 @@ class Shard {
         sq.queue.enqueue(e.id, m.body.length, this.now, null, {
           expiresAt: expiresAt === 0 ? undefined : expiresAt, readyAt: readyAt === 0 ? undefined : readyAt,
           deliveryCount: e.count, redelivered: true, recovered: true,
+          // The queue's TTL counts from the publish, not from the restart.
+          enqueuedAt: publishedAt === 0 ? undefined : publishedAt,
         });
         messages++;
       }

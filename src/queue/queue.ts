@@ -129,6 +129,8 @@ export interface EnqueueOptions {
   redelivered?: boolean;
   /** Rebuilt by recovery, not published: no overflow rule applies (it was applied at publish; a restart drops nothing). */
   recovered?: boolean;
+  /** ms; when the message first entered the queue (recovery: its publish time), for the queue's messageTtl; default now. */
+  enqueuedAt?: number | undefined;
 }
 
 export const EnqueueResult = { Ok: 0, Rejected: 1, RejectedDeadLetter: 2 } as const;
@@ -303,7 +305,10 @@ export class Queue {
       value = (c > MAX_COUNT ? MAX_COUNT : c) << 1;
       if (c > 0 || opts.redelivered === true) value |= 1;
     }
-    if (this.ttl >= 0 && now + this.ttl < expiry) expiry = now + this.ttl;
+    if (this.ttl >= 0) {
+      const from = opts?.enqueuedAt ?? now;
+      if (from + this.ttl < expiry) expiry = from + this.ttl;
+    }
 
     if (this.len === this.cap) this.makeRoom();
     if (this.len === 0) {

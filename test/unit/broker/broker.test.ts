@@ -386,6 +386,28 @@ test('delayed publish is not delivered before its time, and survives reopen', as
   }
 });
 
+test('a queue\'s message TTL counts from the publish, also across a reopen (not from the restart)', async () => {
+  const clock = new ManualClock();
+  const dir = tempDir();
+  let b = await openBroker({ dir, clock: clock.sab });
+  try {
+    await b.declareQueue('ttlq', { messageTtl: 1000 });
+    await b.send('ttlq', 'a');
+    await b.close();
+    clock.advance(600);
+    b = await openBroker({ dir, clock: clock.sab });
+    await b.quiesce();
+    assert.is((await b.stats()).queues.ttlq!.ready, 1, 'still alive 600 ms after its publish');
+    clock.advance(500);
+    await b.quiesce();
+    assert.is(await b.get('ttlq', { noAck: true }), null, 'expired 1000 ms after its publish, 500 ms after the reopen');
+    assert.is((await b.stats()).queues.ttlq!.counters.expired, 1);
+  } finally {
+    await b.close();
+    removeDir(dir);
+  }
+});
+
 test('typed errors: unknown queue/exchange, inequivalent redeclare, exclusive, too large, closed', async () => {
   const dir = tempDir();
   const b = await openBroker({ dir, maxMessageBytes: 1024 });
