@@ -25,11 +25,12 @@ Usage:
       running broker; --compare rabbitmq also runs it against a private
       RabbitMQ (scripts/rabbitmq.mjs) and prints ratios. These three flags
       select the amqp suite when no suite is named.
-  ringmq fuzz [--seconds N | --runs N | --replay SEED] [--seed S] [--target embedded|amqp] [--url URL]
+  ringmq fuzz [--seconds N | --runs N | --replay SEED] [--seed S] [--target embedded|amqp|both] [--url URL]
              [--fsync always|interval|never] [--faults kill,torn,restart,disconnect,timeout,ring|all|none]
              [--steps N] [--jobs N] [--avoid binding-args,noack-cancel,dl-close|all] [--json] [--self-check]
       Randomized workloads with injected faults against a real broker; the recorded
       history is checked against the delivery guarantees G1-G10 (docs/fuzz.md).
+      Both targets by default, half the time each (--url: the amqp target).
       Exits non-zero on any violation; each prints its seed and the command that replays it.
   ringmq stat [--url URL] [--interval S] [--once]
       A live table of a running broker's queues (depth, unacked, consumers,
@@ -242,7 +243,8 @@ export interface FuzzArgs {
   runs: number | undefined;
   seed: number | undefined;
   replay: number | undefined;
-  target: 'embedded' | 'amqp';
+  /** both: half the time (or runs) on each target, one after the other (the default without --replay). */
+  target: 'embedded' | 'amqp' | 'both';
   url: string | undefined;
   fsync: 'always' | 'interval' | 'never' | undefined;
   faults: Fault[] | undefined;
@@ -275,15 +277,16 @@ export function parseFuzzArgs(args: string[]): FuzzArgs | 'help' {
     allowPositionals: true,
     options: {
       seconds: { type: 'string' }, runs: { type: 'string' }, seed: { type: 'string' }, replay: { type: 'string' },
-      target: { type: 'string', default: 'embedded' }, url: { type: 'string' }, fsync: { type: 'string' }, faults: { type: 'string' },
+      target: { type: 'string' }, url: { type: 'string' }, fsync: { type: 'string' }, faults: { type: 'string' },
       steps: { type: 'string' }, jobs: { type: 'string' }, avoid: { type: 'string' },
       json: { type: 'boolean', default: false }, 'self-check': { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) return 'help';
   if (positionals.length) throw new UsageError(`fuzz takes no positional arguments, got "${positionals.join(' ')}"`);
-  const target = values.target;
-  if (target !== 'embedded' && target !== 'amqp') throw new UsageError(`--target must be embedded or amqp, got "${target}"`);
+  const target = values.target ?? (values.url !== undefined ? 'amqp' : values.replay !== undefined ? 'embedded' : 'both');
+  if (target !== 'embedded' && target !== 'amqp' && target !== 'both') throw new UsageError(`--target must be embedded, amqp or both, got "${target}"`);
+  if (target === 'both' && values.replay !== undefined) throw new UsageError('--replay needs one --target (embedded or amqp)');
   if (values.url !== undefined && target !== 'amqp') throw new UsageError('--url needs --target amqp');
   const fsync = values.fsync;
   if (fsync !== undefined && fsync !== 'always' && fsync !== 'interval' && fsync !== 'never') throw new UsageError(`--fsync must be always, interval or never, got "${fsync}"`);
@@ -310,6 +313,20 @@ async function fuzz(args: string[]): Promise<number> {
     return (await selfCheck({ ...(parsed.seconds !== undefined && args.includes('--seconds') ? { seconds: parsed.seconds } : {}), json: parsed.json })) ? 0 : 1;
   }
   const { fuzz: run } = await import('../fuzz/run.js');
+  if (parsed.target === 'both') {
+    // Half of the time (or of the runs) on each target, embedded first.
+    let ok = true;
+    for (const [target, share] of [['embedded', Math.ceil], ['amqp', Math.floor]] as const) {
+      const seconds = parsed.seconds !== undefined ? Math.max(1, share(parsed.seconds / 2)) : undefined;
+      const runs = parsed.runs !== undefined ? Math.max(1, share(parsed.runs / 2)) : undefined;
+      ok = (await fuzzOne(run, { ...parsed, target, seconds, runs })) && ok;
+    }
+    return ok ? 0 : 1;
+  }
+  return (await fuzzOne(run, { ...parsed, target: parsed.target })) ? 0 : 1;
+}
+
+async function fuzzOne(run: typeof import('../fuzz/run.js').fuzz, parsed: FuzzArgs & { target: 'embedded' | 'amqp' }): Promise<boolean> {
   const s = await run({
     target: parsed.target, json: parsed.json,
     ...(parsed.seconds !== undefined ? { seconds: parsed.seconds } : {}), ...(parsed.runs !== undefined ? { runs: parsed.runs } : {}),
@@ -321,7 +338,7 @@ async function fuzz(args: string[]): Promise<number> {
     ...(process.env.RINGMQ_PLANT_BUG ? { plantedBug: process.env.RINGMQ_PLANT_BUG } : {}),
   });
   const violations = Object.values(s.violations).reduce((a, b) => a + b, 0);
-  return violations === 0 && s.failures === 0 && s.workloads > 0 ? 0 : 1;
+  return violations === 0 && s.failures === 0 && s.workloads > 0;
 }
 
 async function stat(args: string[]): Promise<number> {

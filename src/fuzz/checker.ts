@@ -638,7 +638,8 @@ class Checker {
     if (cons.prefetch !== 1 || live.length !== 1 || live[0] !== c) return;
     if ((this.getsInFlight.get(copy.q) ?? 0) > 0) return; // a get in flight may take the requeued message first
     if (spec.messageTtl !== undefined || spec.maxLength !== undefined || copy.pub.expiration !== undefined) return;
-    if (L !== undefined && copy.lastCount + 1 > L) return;
+    // Without delivery counts (AMQP) the checker cannot tell whether this return reached the limit (dead-lettered).
+    if (L !== undefined && (!this.deliveryCounts || copy.lastCount + 1 > L)) return;
     this.requeueExpect.set(copy.q, { c, order: copy.pub.at, m: copy.m });
   }
 

@@ -50,6 +50,13 @@ export class AmqpTarget implements Target {
   private stderr = '';
   /** Bumped at every kill/restart: callbacks of an older incarnation report nothing. */
   private gen = 0;
+  /**
+   * Rejected (ERR_TARGET_DOWN) when the clients of this incarnation are
+   * dropped (kill, clean close): an amqplib call in flight on a connection
+   * that dies does not always settle (a channel close waiting for its
+   * close-ok), and the driver must not wait for it forever.
+   */
+  private down = downSignal();
   private pubConn: ChannelModel | null = null;
   private confirmCh: ConfirmChannel | null = null;
   private plainCh: Channel | null = null;
@@ -172,7 +179,7 @@ export class AmqpTarget implements Target {
 
   async call<T = unknown>(cmd: Command): Promise<T> {
     if (this.pubConn === null) throw new TargetError('ERR_TARGET_DOWN', 'not connected');
-    return (await this.run(cmd)) as T;
+    return (await Promise.race([this.run(cmd), this.down.promise])) as T;
   }
 
   send(cmd: Command): void {
@@ -404,6 +411,8 @@ export class AmqpTarget implements Target {
 
   private dropClients(): void {
     this.gen++;
+    this.down.reject(new TargetError('ERR_TARGET_DOWN', 'the broker went down during the call'));
+    this.down = downSignal();
     const conns = [this.pubConn, ...[...this.owners.values()].map((o) => o.conn), ...this.replierConns];
     this.pubConn = null;
     this.confirmCh = null;
@@ -487,4 +496,11 @@ function deathOf(h: Record<string, unknown>): Death | undefined {
   if (h['x-first-death-reason'] !== undefined) death.firstReason = String(h['x-first-death-reason']);
   if (h['x-first-death-queue'] !== undefined) death.firstQueue = String(h['x-first-death-queue']);
   return death;
+}
+
+function downSignal(): { promise: Promise<never>; reject: (e: Error) => void } {
+  let reject!: (e: Error) => void;
+  const promise = new Promise<never>((_res, rej) => { reject = rej; });
+  promise.catch(() => {}); // only ever observed through a race
+  return { promise, reject };
 }

@@ -29,7 +29,7 @@ test('fuzz parses seconds and a signed seed', () => {
   assert.ok(a !== 'help');
   assert.is(a.seconds, 5);
   assert.is(a.seed, -42);
-  assert.is(a.target, 'embedded');
+  assert.is(a.target, 'both', 'both targets by default');
   assert.throws(() => parseFuzzArgs(['--seed', '1.5']), (e: Error) => e instanceof UsageError);
 });
 
@@ -48,11 +48,16 @@ test('fuzz: 60 s by default; --runs, --replay, --faults, --target, --url, --self
   assert.is(p.replay, 77);
   assert.is(p.seconds, undefined);
   assert.is(p.url, 'amqp://localhost');
+  const e = parseFuzzArgs(['--replay', '5']);
+  assert.ok(e !== 'help' && e.target === 'embedded', 'a replay without --target is an embedded run');
+  assert.throws(() => parseFuzzArgs(['--replay', '5', '--target', 'both']), (x: Error) => x instanceof UsageError);
   const s = parseFuzzArgs(['--self-check']);
   assert.ok(s !== 'help' && s.selfCheck);
   assert.throws(() => parseFuzzArgs(['--faults', 'kill,meteor']), (e: Error) => e instanceof UsageError);
   assert.throws(() => parseFuzzArgs(['--target', 'kafka']), (e: Error) => e instanceof UsageError);
-  assert.throws(() => parseFuzzArgs(['--url', 'amqp://x']), (e: Error) => e instanceof UsageError);
+  assert.throws(() => parseFuzzArgs(['--url', 'amqp://x', '--target', 'embedded']), (e: Error) => e instanceof UsageError);
+  const u = parseFuzzArgs(['--url', 'amqp://x']);
+  assert.ok(u !== 'help' && u.target === 'amqp', '--url alone: the amqp target');
 });
 
 test.run();
