@@ -294,6 +294,14 @@ class Checker {
             }
           }
         }
+        if (!this.ordered) {
+          // noAck over a network is at-most-once: what the broker wrote to a connection that then closes
+          // is gone with it (RabbitMQ the same). The embedded target returns such deliveries instead.
+          for (const c of this.consumers.values()) {
+            if (!c.alive || c.sub || !c.noAck || c.owner !== ev.owner) continue;
+            for (const copy of this.copiesOf(c.q)) if (copy.status === 'ready') copy.excuse ??= `ready while noAck consumer's connection (owner ${ev.owner}) closed: a delivery on the wire is lost with it`;
+          }
+        }
         for (const [id, c] of this.consumers) if (c.alive && !c.sub && c.owner === ev.owner) this.release(id, 'disconnect', ev.i);
         this.release(`get:${ev.owner}`, 'disconnect');
         return;
