@@ -69,6 +69,14 @@ export interface BrokerOptions {
   /** Tests: a manual clock (ManualClock.sab) read by every thread instead of Date.now(). */
   clock?: SharedArrayBuffer;
   /**
+   * µs an idle shard polls its inbound ring before it sleeps: saves the wake
+   * (Atomics.waitAsync through the worker's event loop) when the next record
+   * comes soon, as in request-response. Costs CPU while idle. Default 50 when
+   * every shard and the I/O thread can have a core (shards + 1 <= cores),
+   * else 0; the environment variable RINGMQ_SHARD_SPIN_US overrides it.
+   */
+  spinUs?: number;
+  /**
    * Memory alarm (G10): publishing is refused (ERR_BLOCKED, 'blocked' event)
    * while the process RSS is above this. Bytes, or a fraction of the machine's
    * memory when <= 1. Default 0.4 (RabbitMQ's vm_memory_high_watermark).
@@ -559,10 +567,13 @@ export class Broker extends EventEmitter {
         if (id > maxQueueId) maxQueueId = id;
       }
       const memoryBudget = opts.memoryBudget ?? 64 * 1024 * 1024;
+      const envSpin = process.env.RINGMQ_SHARD_SPIN_US;
+      const spinUs = envSpin !== undefined && envSpin !== '' ? Number(envSpin) : opts.spinUs ?? (shards + 1 <= availableParallelism() ? 50 : 0);
+      if (!Number.isFinite(spinUs) || spinUs < 0 || spinUs > 10_000) throw new BrokerError('ERR_INVALID_ARGUMENT', `spinUs must be in [0, 10000], got ${spinUs}`);
       for (let i = 0; i < shards; i++) {
         hosts.push(new ShardHost({
           index: i, dir: join(dir, `shard-${i}`), fsync, intervalMs: opts.fsyncIntervalMs ?? 100, segmentBytes: opts.segmentBytes ?? 64 * 1024 * 1024,
-          queues: decls.filter((d) => d.shard === i), memoryBudget, ringBytes, ringMaxBody: Math.min(1 << 20, ringBytes / 4),
+          queues: decls.filter((d) => d.shard === i), memoryBudget, ringBytes, ringMaxBody: Math.min(1 << 20, ringBytes / 4), spinUs,
           ...(opts.clock ? { clock: opts.clock } : {}),
         }));
       }

@@ -69,7 +69,7 @@ export class ShardHost {
     this.fromShardSab = fromShard;
     const init: ShardInit = {
       index: opts.index, dir: opts.dir, fsync: opts.fsync, intervalMs: opts.intervalMs, segmentBytes: opts.segmentBytes,
-      toShard, fromShard, queues: opts.queues, memoryBudget: opts.memoryBudget,
+      toShard, fromShard, queues: opts.queues, memoryBudget: opts.memoryBudget, spinUs: opts.spinUs,
     };
     if (opts.clock) init.clock = opts.clock;
     this.worker = new Worker(new URL('./shard-worker.js', import.meta.url), { workerData: init, name: `ringmq-shard-${opts.index}` });

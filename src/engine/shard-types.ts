@@ -34,4 +34,6 @@ export interface ShardInit {
   memoryBudget: number;
   /** A manual clock (tests): one Float64 of ms; absent = Date.now. */
   clock?: SharedArrayBuffer;
+  /** µs the idle shard polls its inbound ring before sleeping (BrokerOptions.spinUs). */
+  spinUs: number;
 }

@@ -86,6 +86,8 @@ class Shard {
   stopping = false;
   now: number;
   readonly clock: Clock;
+  /** ms an idle shard polls its inbound ring before sleeping (ShardInit.spinUs). */
+  private readonly spinMs: number;
   readonly getOut = new GetResult();
   /** Recovered messages over their queue's delivery limit: dead-lettered once the loop runs. */
   recoveredOverLimit: { sq: ShardQueue; id: number; count: number }[] = [];
@@ -97,6 +99,7 @@ class Shard {
     this.out = new Outbox(init.fromShard);
     this.inbox = new Inbox(init.toShard);
     this.memBudget = init.memoryBudget;
+    this.spinMs = (init.spinUs ?? 0) / 1000;
     this.clock = init.clock ? manualClock(init.clock) : systemClock;
     this.now = this.clock();
   }
@@ -177,11 +180,24 @@ class Shard {
         // Let I/O callbacks (fdatasync completions) run between busy batches.
         await new Promise<void>((r) => setImmediate(r));
       } else {
+        // Poll a little before sleeping: a request-response peer often sends again within tens of µs,
+        // and a wake through Atomics.waitAsync and this thread's event loop costs more than that.
+        if (this.spinMs > 0 && this.spin()) continue;
         const deadline = this.nextDeadline();
         const wait = Math.max(0, Math.min(deadline - this.clock(), 200));
         if (wait > 0) await this.inbox.ring.wait(wait);
       }
     }
+  }
+
+  /** Polls the inbound ring for up to spinMs; true if a record came. */
+  private spin(): boolean {
+    const ring = this.inbox.ring;
+    const end = performance.now() + this.spinMs;
+    do {
+      if (ring.available()) return true;
+    } while (performance.now() < end);
+    return false;
   }
 
   private afterBatch(): void {
