@@ -699,7 +699,11 @@ class Checker {
     if (kind === 'kill') for (const [q, n] of this.noAckGets) if (n > 0) this.noAckAllowance.set(`${at}|${q}`, n);
     for (const copy of this.copies.values()) {
       const q = this.queues.get(copy.q);
-      if (q === undefined || q.gone) continue;
+      if (q === undefined || q.gone) {
+        // Its queue was deleted after it was dead-lettered: a transient dead letter not yet seen dies with the restart.
+        if (copy.status === 'dead' && copy.dlArrived === 0 && !copy.pub.persistent) copy.excuse ??= 'transient dead letter across a restart';
+        continue;
+      }
       const volatile = !q.spec.durable || q.spec.exclusive === true || !copy.pub.persistent;
       const settledNow = (copy.status === 'acked' || copy.status === 'dead') && copy.settledEpoch === e;
       const deadNoArrival = copy.status === 'dead' && copy.dlArrived === 0 && this.dlxOf.has(copy.q);
