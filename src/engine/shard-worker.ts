@@ -473,8 +473,9 @@ class Shard {
     const multiple = b[o + SETTLE_MULTIPLE_OFFSET] === 1;
     const q = sq.queue;
     let ok: boolean;
-    if (kind === SettleKind.Ack) ok = multiple ? q.ackUpTo(owner, msgId) > 0 : q.ack(msgId);
-    else ok = multiple ? q.nackUpTo(owner, msgId, requeue, this.now) > 0 : q.nack(msgId, requeue, this.now);
+    // Only the holder settles: a settle from a delivery that a timeout or cancel returned is refused.
+    if (kind === SettleKind.Ack) ok = multiple ? q.ackUpTo(owner, msgId) > 0 : q.ackBy(owner, msgId);
+    else ok = multiple ? q.nackUpTo(owner, msgId, requeue, this.now) > 0 : q.nackBy(owner, msgId, requeue, this.now);
     if (!ok) this.event({ type: 'unknown-delivery', queueId: sq.id, msgId, owner });
     this.markDirty(sq);
   }

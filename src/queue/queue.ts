@@ -576,6 +576,31 @@ export class Queue {
     return n;
   }
 
+  /**
+   * As ack, only if `owner` holds the message: a stale settle (its delivery
+   * was returned by a timeout, cancel or release, and the message delivered
+   * to someone else since) must not settle the new holder's delivery.
+   */
+  ackBy(owner: number, id: number): boolean {
+    const o = this.owners.get(owner);
+    const u = this.unackedOf(o, id);
+    if (u < 0) return false;
+    this.ackU(u);
+    this.afterSettle(o!);
+    return true;
+  }
+
+  /** As nack, only if `owner` holds the message (see ackBy). */
+  nackBy(owner: number, id: number, requeue: boolean, now: number): boolean {
+    const o = this.owners.get(owner);
+    const u = this.unackedOf(o, id);
+    if (u < 0) return false;
+    if (requeue) this.returnU(u, now);
+    else this.rejectU(u);
+    this.afterSettle(o!);
+    return true;
+  }
+
   /** The unacked-record index of message `id` if it is unacked by owner `o`, else -1. */
   private unackedOf(o: Owner | undefined, id: number): number {
     if (o === undefined) return -1;

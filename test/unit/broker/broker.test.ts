@@ -472,6 +472,31 @@ test('consumer ack timeout cancels the consumer and returns its messages', async
   });
 });
 
+test('a stale ack (its delivery returned by an ack timeout) does not settle the next holder\'s delivery', async () => {
+  await withBroker(async (b) => {
+    await b.declareQueue('stale', { consumerTimeout: 50 });
+    await b.send('stale', 'x');
+    const errors: string[] = [];
+    b.on('error', (e: BrokerError) => errors.push(e.code));
+    let cancelled = false;
+    b.on('consumer-cancelled', () => { cancelled = true; });
+    let first: Message | null = null;
+    await b.consume('stale', (m) => { first = m; });
+    await waitFor(() => cancelled, 'timeout cancel', 3000);
+    const second = await b.get('stale');
+    assert.ok(second !== null && second.redelivered, 'redelivered to the getter');
+    first!.ack(); // too late: its delivery was returned
+    await b.quiesce();
+    const s = (await b.stats()).queues.stale!;
+    assert.is(s.unacked, 1, 'the getter still holds it');
+    assert.is(s.counters.acked, 0);
+    await waitFor(() => errors.includes('ERR_PRECONDITION'), 'unknown delivery reported');
+    second!.ack();
+    await b.quiesce();
+    assert.is((await b.stats()).queues.stale!.counters.acked, 1);
+  });
+});
+
 test('a shard that dies is reported, its queues refuse work, the others keep serving; reopen recovers it', async () => {
   const dir = tempDir();
   try {
