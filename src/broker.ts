@@ -507,6 +507,8 @@ export class Broker extends EventEmitter {
   private readonly noAckPending: Consumer[] = [];
   private readonly dirtyHosts: ShardHost[] = [];
   private closed = false;
+  /** close() has begun waiting for the dead letters in flight: new ones stay in their origin queues. */
+  private closing = false;
   /** Dead-letter copies whose confirms are awaited before the origin is settled (close waits for them). */
   private deadLettersInFlight = 0;
   private readonly dlWaiters: (() => void)[] = [];
@@ -1238,6 +1240,8 @@ export class Broker extends EventEmitter {
     const msgId = readU64(b, o + DL_MSG_OFFSET);
     const reason = DL_REASONS[b[o + DL_REASON_OFFSET]!]!;
     const needsDone = b[o + DL_NEEDS_DONE_OFFSET] === 1;
+    // Closing: an origin that waits for its copy stays in its queue and is dead-lettered after the reopen (see close()).
+    if (this.closing && needsDone) return;
     const time = readU64(b, o + DL_TIME_OFFSET);
     const metaLen = readU32(b, o + DL_META_LEN_OFFSET);
     const meta = b.subarray(o + DL_FIXED_SIZE, o + DL_FIXED_SIZE + metaLen);
@@ -1496,12 +1500,15 @@ export class Broker extends EventEmitter {
   async close(): Promise<void> {
     if (this.closed) return;
     this.flush();
-    // Dead letters in flight finish first, so a clean close never leaves an original behind its copy (G5).
+    for (const e of [...this.queues.values()]) if (e.decl.exclusive) await this.removeQueue(e).catch(() => {});
+    // From here a new dead letter (a message expiring during the close) is left in its origin queue, to be
+    // dead-lettered after the reopen; those in flight finish first, so a clean close never leaves an
+    // original behind its copy, which would dead-letter it twice (G3, G5).
+    this.closing = true;
     for (let i = 0; i < 100 && this.deadLettersInFlight > 0 && !this.hosts.some((h) => h.failure); i++) {
       await new Promise<void>((r) => this.dlWaiters.push(r));
       this.flush();
     }
-    for (const e of [...this.queues.values()]) if (e.decl.exclusive) await this.removeQueue(e).catch(() => {});
     this.flush();
     this.closed = true;
     this.failPending(new BrokerError('ERR_CLOSED', 'broker closed'));
