@@ -185,7 +185,11 @@ async function serve(args: string[]): Promise<number> {
   }
   let broker;
   try {
-    broker = await Broker.open({ dir: parsed.data, fsync: parsed.fsync, ...(parsed.shards !== undefined ? { shards: parsed.shards } : {}) });
+    broker = await Broker.open({
+      dir: parsed.data, fsync: parsed.fsync, ...(parsed.shards !== undefined ? { shards: parsed.shards } : {}),
+      ...(process.stderr.isTTY === true ? { onRecoveryProgress: recoveryProgressLine() } : {}),
+    });
+    if (process.stderr.isTTY === true) process.stderr.write('\r\x1b[K');
   } catch (e) {
     if (e instanceof BrokerError && e.code === 'ERR_LOCKED_DIR') {
       process.stderr.write(`ringmq serve: cannot use data directory ${parsed.data}: ${e.message}\n`);
@@ -339,6 +343,23 @@ async function fuzzOne(run: typeof import('../fuzz/run.js').fuzz, parsed: FuzzAr
   });
   const violations = Object.values(s.violations).reduce((a, b) => a + b, 0);
   return violations === 0 && s.failures === 0 && s.workloads > 0;
+}
+
+/** A single updating stderr line: log recovery at `serve` start, all shards together (TTY only). */
+function recoveryProgressLine(): (shard: number, done: number, total: number) => void {
+  const shards = new Map<number, { done: number; total: number }>();
+  return (shard, done, total) => {
+    shards.set(shard, { done, total });
+    let d = 0;
+    let t = 0;
+    for (const s of shards.values()) {
+      d += s.done;
+      t += s.total;
+    }
+    if (t < 1 << 20) return; // a small log recovers at once: no line
+    const mb = (x: number): string => (x / (1 << 20)).toFixed(0);
+    process.stderr.write(`\r\x1b[Kringmq: recovering the log: ${mb(d)} / ${mb(t)} MiB (${Math.floor((100 * d) / t)}%)`);
+  };
 }
 
 async function stat(args: string[]): Promise<number> {

@@ -26,6 +26,8 @@ export interface ConfirmLike {
 }
 
 export interface ShardHostOptions extends Omit<ShardInit, 'toShard' | 'fromShard'> {
+  /** Log recovery progress of this shard (bytes of segment files scanned, of all). */
+  onRecoveryProgress?: ((shard: number, bytesDone: number, bytesTotal: number) => void) | undefined;
   ringBytes: number;
   ringMaxBody: number;
 }
@@ -74,8 +76,10 @@ export class ShardHost {
     if (opts.clock) init.clock = opts.clock;
     this.worker = new Worker(new URL('./shard-worker.js', import.meta.url), { workerData: init, name: `ringmq-shard-${opts.index}` });
     this.ready = new Promise<void>((resolve, reject) => {
-      this.worker.on('message', (m: { type: string; recovery?: unknown; message?: string }) => {
-        if (m.type === 'ready') {
+      this.worker.on('message', (m: { type: string; recovery?: unknown; message?: string; done?: number; total?: number }) => {
+        if (m.type === 'recovery-progress') {
+          opts.onRecoveryProgress?.(opts.index, m.done!, m.total!);
+        } else if (m.type === 'ready') {
           this.recovery = m.recovery;
           resolve();
         } else if (m.type === 'fatal') {

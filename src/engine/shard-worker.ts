@@ -105,8 +105,18 @@ class Shard {
   }
 
   async start(): Promise<unknown> {
+    let last = 0;
     this.log = await SegmentedLog.open(this.init.dir, {
       fsync: this.init.fsync, intervalMs: this.init.intervalMs, segmentBytes: this.init.segmentBytes,
+      recovery: {
+        // At most ten progress messages a second (ringmq serve shows them on a TTY).
+        onProgress: (done, total) => {
+          const now = performance.now();
+          if (done < total && now - last < 100) return;
+          last = now;
+          parentPort!.postMessage({ type: 'recovery-progress', done, total });
+        },
+      },
     });
     return this.recover();
   }

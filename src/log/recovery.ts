@@ -33,6 +33,8 @@ export interface RecoveryOptions {
   verifyThreads: number;
   /** 'throw' (default): a sealed segment failing verification is an error. 'truncate': apply the rule anyway and delete every later segment. */
   onSealedCorruption: 'throw' | 'truncate';
+  /** Called after each sealed segment is applied and once at the end: bytes of segment files done, of all. */
+  onProgress?: (bytesDone: number, bytesTotal: number) => void;
 }
 
 export interface RecoveryReport {
@@ -83,6 +85,7 @@ export async function recover(dir: string, opts: RecoveryOptions): Promise<Recov
   const sealed = segments.slice(0, -1);
   const newest = segments.at(-1);
   const sealedBytes = sealed.reduce((a, s) => a + s.size, 0);
+  const totalBytes = sealedBytes + (newest?.size ?? 0);
   let scans: Promise<ScanResult>[];
   let pool: Piscina | null = null;
   if (sealed.length > 0 && sealedBytes >= opts.parallelVerifyMinBytes) {
@@ -136,6 +139,7 @@ export async function recover(dir: string, opts: RecoveryOptions): Promise<Recov
       seg.sealed = true;
       report.bytes += seg.size;
       prevLast = seg.lastSeq;
+      opts.onProgress?.(report.bytes, totalBytes);
     }
   } finally {
     if (pool) await pool.destroy();
@@ -167,6 +171,7 @@ export async function recover(dir: string, opts: RecoveryOptions): Promise<Recov
   report.records = live.reduce((a, s) => a + s.records, 0);
   report.liveMessages = index.liveMessages;
   report.ms = performance.now() - started;
+  opts.onProgress?.(totalBytes, totalBytes);
   return { segments: live, index, lastSeq: prevLast, report };
 }
 

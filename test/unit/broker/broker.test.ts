@@ -685,6 +685,28 @@ test('noAck consumer: a cancel (with or without requeue) or a lost owner while d
   });
 });
 
+test('recovery progress at open: per shard, bytes done never decrease and end at the total', async () => {
+  const dir = tempDir();
+  try {
+    let b = await openBroker({ dir, shards: 1, segmentBytes: 64 * 1024 });
+    await b.declareQueue('rp');
+    let last: Promise<void> | undefined;
+    for (let i = 0; i < 400; i++) last = b.send('rp', 'x'.repeat(1000)).then(() => {});
+    await last;
+    await b.close();
+    const calls: [number, number, number][] = [];
+    b = await openBroker({ dir, shards: 1, segmentBytes: 64 * 1024, onRecoveryProgress: (s, d, t) => calls.push([s, d, t]) });
+    await b.close();
+    assert.ok(calls.length >= 1, 'called');
+    const total = calls.at(-1)![2];
+    assert.ok(total > 400 * 1000, `total ${total} covers the segments`);
+    assert.equal(calls.at(-1), [0, total, total], 'ends at the total');
+    for (let i = 1; i < calls.length; i++) assert.ok(calls[i]![1] >= calls[i - 1]![1], 'never decreases');
+  } finally {
+    removeDir(dir);
+  }
+});
+
 test('close leaves no handle: the process can exit', async () => {
   const b = await openBroker();
   await b.declareQueue('x', { durable: false });
