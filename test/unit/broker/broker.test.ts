@@ -222,6 +222,8 @@ test('dead-lettering: rejected, expired, maxlen and delivery_limit, with x-death
     const m2b = await b.get('src');
     assert.is(m2b!.text(), m2!.text());
     m2b!.nack({ requeue: true });
+    // The nack is applied before the clock moves: otherwise m3 may expire first (two causes, no order between them).
+    await b.quiesce();
     // expired: the last one waits out its TTL
     clock.advance(200);
     await b.quiesce();
