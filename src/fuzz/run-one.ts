@@ -78,7 +78,7 @@ export async function runOne(o: RunOneOptions): Promise<RunResult> {
   const replay = replayCommand(o);
   const dir = mkdtempSync(join(tmpdir(), `ringmq-fuzz-${o.seed}-`));
   let caps = { torn: true, restart: true, kill: true };
-  if (o.target === 'amqp') caps = { torn: false, restart: o.url === undefined, kill: o.url === undefined };
+  if (o.target === 'amqp') caps = { torn: o.url === undefined, restart: o.url === undefined, kill: o.url === undefined };
   const wl = generateWorkload({ seed: o.seed, ...(o.faults ? { faults: o.faults } : {}), ...(o.fsync ? { fsync: o.fsync } : {}), ...(o.steps ? { steps: o.steps } : {}), ...(o.avoid ? { avoid: o.avoid } : {}), caps });
   // `ringmq serve` runs with its default ring (4 MiB); an external broker has none.
   if (o.target === 'amqp') wl.ringBytes = 4 * 1024 * 1024;

@@ -23,7 +23,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { bodyCrc, makeBody, messageOfBody, type Death } from './history.js';
 import type { Command, StatsReply, Target, TargetCaps, TargetEvent, TargetOptions, TornReport } from './target.js';
-import { TargetError } from './target-embedded.js';
+import { TargetError, tearNewest } from './target-embedded.js';
 
 type Amqp = typeof import('amqplib');
 type ChannelModel = import('amqplib').ChannelModel;
@@ -48,6 +48,8 @@ export class AmqpTarget implements Target {
   private serverExit: Promise<void> = Promise.resolve();
   private url = '';
   private stderr = '';
+  /** `ringmq serve`'s metrics endpoint (durable points for torn tails). */
+  private metricsUrl: string | null = null;
   /** Bumped at every kill/restart: callbacks of an older incarnation report nothing. */
   private gen = 0;
   /**
@@ -94,11 +96,17 @@ export class AmqpTarget implements Target {
     const env: NodeJS.ProcessEnv = { ...process.env };
     delete env.RINGMQ_PLANT_BUG;
     if (this.opts.plantedBug) env.RINGMQ_PLANT_BUG = this.opts.plantedBug;
-    const p = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--data', dir, '--fsync', fsync, '--shards', String(shards)], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // The metrics endpoint tells the durable point of each shard's log (torn tails are cut past it).
+    const p = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--metrics-port', '0', '--data', dir, '--fsync', fsync, '--shards', String(shards)], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.server = p;
     this.stderr = '';
+    this.metricsUrl = null;
     p.stderr!.setEncoding('utf8');
-    p.stderr!.on('data', (d: string) => { if (this.stderr.length < 8000) this.stderr += d; });
+    p.stderr!.on('data', (d: string) => {
+      if (this.stderr.length < 8000) this.stderr += d;
+      const m = /metrics on (http:\/\/\S+)/.exec(this.stderr);
+      if (m && this.server === p) this.metricsUrl = m[1]!;
+    });
     this.serverExit = new Promise((resolve) => p.on('exit', (code, signal) => {
       if (this.server === p) {
         this.server = null;
@@ -401,12 +409,18 @@ export class AmqpTarget implements Target {
 
   // ---- faults ----------------------------------------------------------------------
 
+  /** Per shard, the durable sequence of its log, from `ringmq serve`'s metrics (null: not known, no tear). */
   async durablePoints(): Promise<number[] | null> {
-    return null;
+    if (this.metricsUrl === null || this.server === null) return null;
+    const text = await (await fetch(this.metricsUrl)).text();
+    const out: number[] = [];
+    for (const m of text.matchAll(/^ringmq_shard_log_durable_sequence\{shard="(\d+)"\} (\d+)$/gm)) out[Number(m[1])] = Number(m[2]);
+    if (out.length !== this.opts.shards || out.some((x) => x === undefined)) return null;
+    return out;
   }
 
-  async tear(): Promise<TornReport[]> {
-    return [];
+  async tear(durable: number[], random: () => number): Promise<TornReport[]> {
+    return tearNewest(this.opts.dir, durable, random);
   }
 
   private dropClients(): void {

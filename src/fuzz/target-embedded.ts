@@ -142,26 +142,7 @@ export class EmbeddedTarget implements Target {
   }
 
   async tear(durable: number[], random: () => number): Promise<TornReport[]> {
-    const out: TornReport[] = [];
-    for (let shard = 0; shard < durable.length; shard++) {
-      const dir = join(this.opts.dir, `shard-${shard}`);
-      let names: string[];
-      try {
-        names = readdirSync(dir).filter((n) => SEGMENT_NAME_RE.test(n)).sort();
-      } catch {
-        continue;
-      }
-      const newest = names[names.length - 1];
-      if (newest === undefined) continue;
-      const file = join(dir, newest);
-      const from = firstRecordPast(file, durable[shard]!);
-      const size = statSync(file).size;
-      if (from >= size) continue; // nothing past the durable point: nothing a crash could tear
-      const cutAt = from + Math.floor(random() * (size - from));
-      truncateSync(file, cutAt);
-      out.push({ shard, file: `shard-${shard}/${newest}`, durableSeq: durable[shard]!, cutAt, size });
-    }
-    return out;
+    return tearNewest(this.opts.dir, durable, random);
   }
 
   async restart(): Promise<unknown> {
@@ -183,6 +164,34 @@ export class EmbeddedTarget implements Target {
     await this.kill();
     rmSync(this.opts.dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Cuts the newest segment of each shard's log under `dataDir` at a random
+ * byte past the durable point (the first record above `durable[shard]`):
+ * what a crash may lose, never what an fdatasync covered.
+ */
+export function tearNewest(dataDir: string, durable: number[], random: () => number): TornReport[] {
+  const out: TornReport[] = [];
+  for (let shard = 0; shard < durable.length; shard++) {
+    const dir = join(dataDir, `shard-${shard}`);
+    let names: string[];
+    try {
+      names = readdirSync(dir).filter((n) => SEGMENT_NAME_RE.test(n)).sort();
+    } catch {
+      continue;
+    }
+    const newest = names[names.length - 1];
+    if (newest === undefined) continue;
+    const file = join(dir, newest);
+    const from = firstRecordPast(file, durable[shard]!);
+    const size = statSync(file).size;
+    if (from >= size) continue; // nothing past the durable point: nothing a crash could tear
+    const cutAt = from + Math.floor(random() * (size - from));
+    truncateSync(file, cutAt);
+    out.push({ shard, file: `shard-${shard}/${newest}`, durableSeq: durable[shard]!, cutAt, size });
+  }
+  return out;
 }
 
 /** Byte offset of the first record with a sequence above `durableSeq` in a segment (or of its valid end). */

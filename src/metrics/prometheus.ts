@@ -149,6 +149,7 @@ export function renderMetrics(stats: BrokerStats, opts: { loop?: LoopDelay; fron
   per((s, l) => e.histogram('ringmq_shard_fsync_duration_seconds', 'fdatasync latency of the shard log (group commits).', s.fsyncBucketBounds, s.fsyncBuckets, s.fsyncSeconds, l));
   per((s, l) => e.gauge('ringmq_shard_log_bytes', 'Bytes of the shard log segments on disk.', s.diskBytes, l));
   per((s, l) => e.gauge('ringmq_shard_log_segments', 'Segment files of the shard log.', s.segments, l));
+  per((s, l) => e.gauge('ringmq_shard_log_durable_sequence', 'Highest log record sequence known to be on disk (fdatasync done); ringmq fuzz tears only past it.', s.log['durableSeq'] ?? 0, l));
   per((s, l) => e.gauge('ringmq_shard_memory_bytes', 'Message bytes the shard holds in memory.', s.memBytes, l));
   per((s, l) => e.gauge('ringmq_shard_recovery_seconds', 'Time the shard log recovery took when the broker opened.', s.recovery.ms / 1000, l));
   per((s, l) => e.gauge('ringmq_shard_recovery_bytes', 'Bytes scanned by the shard log recovery when the broker opened.', s.recovery.bytes, l));
