@@ -67,6 +67,8 @@ class Model {
     m.count++;
     m.redelivered = true;
     if (m.count > DELIVERY_LIMIT) { this.dead.push({ n: m.n, reason: 'delivery_limit' }); this.maybeDead.set(m.n, m); this.c.deliveryLimit++; return; }
+    // Already expired when it comes back: it leaves at once, in return order (Queue.returnU), not at the next expiry pass.
+    if (m.expiresAt <= this.now) { this.dead.push({ n: m.n, reason: 'expired' }); this.maybeDead.set(m.n, m); this.c.expired++; return; }
     this.insertReady(m);
   }
   /** Consumer takes ready messages up to its prefetch, in order. */
