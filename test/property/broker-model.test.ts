@@ -63,12 +63,13 @@ class Model {
     for (const m of gone) { this.dead.push({ n: m.n, reason: 'expired' }); this.maybeDead.set(m.n, m); this.c.expired++; }
     this.ready = this.ready.filter((m) => m.expiresAt > this.now);
   }
-  returnMsg(m: MMsg): void {
+  /** atOnce: a return by the running queue (cancel, nack) expires an overdue message at once; a restart does not (recovery expires in (expiry, id) order). */
+  returnMsg(m: MMsg, atOnce = true): void {
     m.count++;
     m.redelivered = true;
     if (m.count > DELIVERY_LIMIT) { this.dead.push({ n: m.n, reason: 'delivery_limit' }); this.maybeDead.set(m.n, m); this.c.deliveryLimit++; return; }
     // Already expired when it comes back: it leaves at once, in return order (Queue.returnU), not at the next expiry pass.
-    if (m.expiresAt <= this.now) { this.dead.push({ n: m.n, reason: 'expired' }); this.maybeDead.set(m.n, m); this.c.expired++; return; }
+    if (atOnce && m.expiresAt <= this.now) { this.dead.push({ n: m.n, reason: 'expired' }); this.maybeDead.set(m.n, m); this.c.expired++; return; }
     this.insertReady(m);
   }
   /** Consumer takes ready messages up to its prefetch, in order. */
@@ -269,7 +270,7 @@ class RestartCmd implements fc.AsyncCommand<Model, Real> {
     real.consumer = null;
     real.held.clear();
     real.deliveries = [];
-    for (const m of held) model.returnMsg(m);
+    for (const m of held) model.returnMsg(m, false);
     // After a restart every recovered message is flagged redelivered (it may have been delivered).
     for (const m of model.ready) m.redelivered = true;
     // G5: after a clean close acks are final. After a crash an ack or a dead-letter settle not yet on
