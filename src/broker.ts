@@ -35,7 +35,7 @@ import {
   readU32, readU64, writeU32, writeU64, META_PUBLISHED_OFFSET,
 } from './engine/ops.js';
 import { metaExpiresAt, metaPersistent, metaProperties, metaPublishedAt, metaRoute, writeMeta } from './engine/meta.js';
-import { Router, RouterError, type ExchangeDef, type ExchangeType } from './engine/router.js';
+import { Router, RouterError, withSortedKeys, type ExchangeDef, type ExchangeType } from './engine/router.js';
 import { ShardHost } from './engine/shard-host.js';
 import { shardOf } from './engine/placement.js';
 import { manualClock, systemClock, type Clock } from './engine/clock.js';
@@ -1715,11 +1715,5 @@ void DL_COUNT_OFFSET;
  * bytes, so a bind and its unbind must encode equal arguments equally.
  */
 function sortedJson(v: unknown): string {
-  return JSON.stringify(v, (_k, x: unknown) => {
-    if (x !== null && typeof x === 'object' && !Array.isArray(x) && !(x instanceof Uint8Array)) {
-      const o = x as Record<string, unknown>;
-      return Object.fromEntries(Object.keys(o).sort().map((k) => [k, o[k]]));
-    }
-    return x;
-  });
+  return JSON.stringify(v, (_k, x: unknown) => withSortedKeys(x));
 }

@@ -94,12 +94,17 @@ function canonical(v: unknown): string {
   return JSON.stringify(v, (_k, x: unknown) => {
     if (typeof x === 'bigint') return `${x}n`;
     if (x instanceof Uint8Array) return `bytes:${Buffer.from(x).toString('base64')}`;
-    if (x !== null && typeof x === 'object' && !Array.isArray(x)) {
-      const o = x as Record<string, unknown>;
-      return Object.fromEntries(Object.keys(o).sort().map((k) => [k, o[k]]));
-    }
-    return x;
+    return withSortedKeys(x);
   });
+}
+
+/** A JSON.stringify replacer step: a plain object with its keys sorted, anything else as it is. */
+export function withSortedKeys(x: unknown): unknown {
+  if (x !== null && typeof x === 'object' && !Array.isArray(x) && !(x instanceof Uint8Array)) {
+    const o = x as Record<string, unknown>;
+    return Object.fromEntries(Object.keys(o).sort().map((k) => [k, o[k]]));
+  }
+  return x;
 }
 
 /** Topic match over word arrays: '*' one word, '#' zero or more. */

@@ -61,9 +61,8 @@
  *   it is live it is compacted instead of grown (amortized O(1); a message
  *   pinned at the head, e.g. held unacked for hours, costs no memory growth).
  * - I7 per owner, the unacked list is in delivery order; `now` never goes
- *   backwards, so the list head is the oldest delivery (consumer timeout).
- *   `sorted` says the list is also in id order (no redelivery of an older id
- *   to this owner since it was last empty), which lets ackUpTo stop early.
+ *   backwards, so the list head is the oldest delivery (consumer timeout)
+ *   and ackUpTo/nackUpTo walk it from there (AMQP `multiple`).
  *
  * ## Costs
  * enqueue, dispatch (per message), ack, nack: O(1) amortized plus O(log n)
@@ -179,8 +178,6 @@ class Owner {
   prefetch = 0;
   consumer = false;
   exclusive = false;
-  lastId = -Infinity;
-  sorted = true;
   constructor(num: number, slot: number) {
     this.num = num;
     this.slot = slot;
@@ -526,9 +523,6 @@ export class Queue {
     else this.uNext[o.tail] = u;
     o.tail = u;
     o.unacked++;
-    const id = this.idAt(i);
-    if (id < o.lastId) o.sorted = false;
-    o.lastId = id;
     this.meta[i] = (u << SHIFT) | (m & EXPH) | UNACKED;
     this.readyCount--;
     this.bytes -= this.sizes[i]!;
@@ -560,20 +554,7 @@ export class Queue {
    * redelivered message with a lower id delivered after `id` is not settled.
    */
   ackUpTo(owner: number, id: number): number {
-    const o = this.owners.get(owner);
-    const last = this.unackedOf(o, id);
-    if (last < 0) return 0;
-    let n = 0;
-    let u = o!.head;
-    while (u !== -1) {
-      const next = this.uNext[u]!;
-      this.ackU(u);
-      n++;
-      if (u === last) break;
-      u = next;
-    }
-    this.afterSettle(o!);
-    return n;
+    return this.settleThrough(owner, id, true, false, 0);
   }
 
   /**
@@ -582,23 +563,49 @@ export class Queue {
    * to someone else since) must not settle the new holder's delivery.
    */
   ackBy(owner: number, id: number): boolean {
-    const o = this.owners.get(owner);
-    const u = this.unackedOf(o, id);
-    if (u < 0) return false;
-    this.ackU(u);
-    this.afterSettle(o!);
-    return true;
+    return this.settleOwned(owner, id, true, false, 0);
   }
 
   /** As nack, only if `owner` holds the message (see ackBy). */
   nackBy(owner: number, id: number, requeue: boolean, now: number): boolean {
+    return this.settleOwned(owner, id, false, requeue, now);
+  }
+
+  /** As ackUpTo, returning (requeue) or rejecting each. */
+  nackUpTo(owner: number, id: number, requeue: boolean, now: number): number {
+    return this.settleThrough(owner, id, false, requeue, now);
+  }
+
+  private settleU(u: number, ack: boolean, requeue: boolean, now: number): void {
+    if (ack) this.ackU(u);
+    else if (requeue) this.returnU(u, now);
+    else this.rejectU(u);
+  }
+
+  private settleOwned(owner: number, id: number, ack: boolean, requeue: boolean, now: number): boolean {
     const o = this.owners.get(owner);
     const u = this.unackedOf(o, id);
     if (u < 0) return false;
-    if (requeue) this.returnU(u, now);
-    else this.rejectU(u);
+    this.settleU(u, ack, requeue, now);
     this.afterSettle(o!);
     return true;
+  }
+
+  private settleThrough(owner: number, id: number, ack: boolean, requeue: boolean, now: number): number {
+    const o = this.owners.get(owner);
+    const last = this.unackedOf(o, id);
+    if (last < 0) return 0;
+    let n = 0;
+    let u = o!.head;
+    while (u !== -1) {
+      const next = this.uNext[u]!;
+      this.settleU(u, ack, requeue, now);
+      n++;
+      if (u === last) break;
+      u = next;
+    }
+    this.afterSettle(o!);
+    return n;
   }
 
   /** The unacked-record index of message `id` if it is unacked by owner `o`, else -1. */
@@ -619,25 +626,6 @@ export class Queue {
     else this.rejectU(u);
     this.afterSettle(o);
     return true;
-  }
-
-  /** As ackUpTo, returning (requeue) or rejecting each. */
-  nackUpTo(owner: number, id: number, requeue: boolean, now: number): number {
-    const o = this.owners.get(owner);
-    const last = this.unackedOf(o, id);
-    if (last < 0) return 0;
-    let n = 0;
-    let u = o!.head;
-    while (u !== -1) {
-      const next = this.uNext[u]!;
-      if (requeue) this.returnU(u, now);
-      else this.rejectU(u);
-      n++;
-      if (u === last) break;
-      u = next;
-    }
-    this.afterSettle(o!);
-    return n;
   }
 
   private ackU(u: number): void {
@@ -1105,7 +1093,6 @@ export class Queue {
     if (nx === -1) o.tail = p;
     else this.uPrev[nx] = p;
     o.unacked--;
-    if (o.unacked === 0) { o.sorted = true; o.lastId = -Infinity; }
     this.unackedCount--;
     this.uNext[u] = this.uFree;
     this.uFree = u;
