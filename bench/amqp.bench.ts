@@ -615,8 +615,11 @@ export const suite: Suite = {
       if (!opts.json) process.stderr.write(`amqp brokers: ${versions.join(', ')}\n`);
 
       const results = new Map<string, Measurement[]>();
+      // RINGMQ_BENCH_CASES=a,b runs only those cases (profiling one case), as in the engine suite.
+      const only = process.env['RINGMQ_BENCH_CASES']?.split(',');
+      const cases = CASE_NAMES.filter((c) => only === undefined || only.includes(c));
       for (let round = 0; round < t.rounds; round++) {
-        for (const c of CASE_NAMES) {
+        for (const c of cases) {
           // Alternate which broker goes first, so drift in the machine's load
           // does not always favour the same one.
           const order = round % 2 === 0 ? targets : [...targets].reverse();
@@ -629,7 +632,7 @@ export const suite: Suite = {
         }
       }
       let rows: BenchResult[] = [];
-      for (const c of CASE_NAMES) {
+      for (const c of cases) {
         for (const target of targets) rows.push(resultRow(c, target.broker, target.shards, results.get(`${target.broker}/${c}`)!));
       }
       if (targets.length === 2) rows = addRatios(rows, targets[0]!.broker, targets[1]!.broker);

@@ -77,6 +77,19 @@ export interface BrokerOptions {
    */
   spinUs?: number;
   /**
+   * µs the calling thread waits, right after publishing, for the shards'
+   * answers (deliveries, confirms) and handles them at once instead of
+   * through the Atomics.waitAsync wake (a task on the event loop): shorter
+   * request-response round trips, at the cost of blocking this thread's
+   * event loop up to ioSpinUs per poll (adaptive: a poll that gets nothing
+   * makes the next ones skip). Only publishes the shard answers at once are
+   * waited for (not persistent messages to durable queues under fsync
+   * 'always', whose confirm waits for an fdatasync). Default 30 when every
+   * shard and this thread can have a core (shards + 1 <= cores), else 0;
+   * RINGMQ_IO_SPIN_US overrides it.
+   */
+  ioSpinUs?: number;
+  /**
    * Log recovery progress at open, per shard: bytes of segment files scanned
    * and in all (at most ten calls a second per shard, and one at the end).
    * `ringmq serve` draws it as a progress line on a TTY.
@@ -479,6 +492,8 @@ const EXCHANGE_KINDS: Record<ExchangeType, number> = { direct: ExchangeKind.Dire
 const KIND_NAMES: ExchangeType[] = ['direct', 'fanout', 'topic', 'headers'];
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder();
+/** Broker.pollReplies: polls allowed per event-loop turn. */
+const IO_POLLS_PER_TURN = 32;
 
 
 export class Broker extends EventEmitter {
@@ -487,6 +502,8 @@ export class Broker extends EventEmitter {
   readonly fsync: FsyncPolicy;
   readonly maxMessageBytes: number;
   private readonly clock: Clock;
+  /** BrokerOptions.ioSpinUs, in ms (performance.now()'s unit); 0: no I/O poll. */
+  private readonly ioSpinMs: number;
   private readonly hosts: ShardHost[];
   private readonly topology: SegmentedLog;
   private readonly router = new Router();
@@ -535,13 +552,14 @@ export class Broker extends EventEmitter {
   /** Replies that came after their request timed out (dropped, never handed to another request: G9). */
   lateReplies = 0;
 
-  private constructor(opts: Required<Pick<BrokerOptions, 'dir' | 'fsync' | 'maxMessageBytes'>> & { shards: number }, topology: SegmentedLog, hosts: ShardHost[], lockPath: string, nextQueueId: number, clock: Clock) {
+  private constructor(opts: Required<Pick<BrokerOptions, 'dir' | 'fsync' | 'maxMessageBytes'>> & { shards: number; ioSpinUs: number }, topology: SegmentedLog, hosts: ShardHost[], lockPath: string, nextQueueId: number, clock: Clock) {
     super();
     this.clock = clock;
     this.dir = opts.dir;
     this.shardCount = opts.shards;
     this.fsync = opts.fsync;
     this.maxMessageBytes = opts.maxMessageBytes;
+    this.ioSpinMs = opts.ioSpinUs / 1000;
     this.topology = topology;
     this.hosts = hosts;
     this.lockPath = lockPath;
@@ -578,6 +596,9 @@ export class Broker extends EventEmitter {
       const envSpin = process.env.RINGMQ_SHARD_SPIN_US;
       const spinUs = envSpin !== undefined && envSpin !== '' ? Number(envSpin) : opts.spinUs ?? (shards + 1 <= availableParallelism() ? 50 : 0);
       if (!Number.isFinite(spinUs) || spinUs < 0 || spinUs > 10_000) throw new BrokerError('ERR_INVALID_ARGUMENT', `spinUs must be in [0, 10000], got ${spinUs}`);
+      const envIoSpin = process.env.RINGMQ_IO_SPIN_US;
+      const ioSpinUs = envIoSpin !== undefined && envIoSpin !== '' ? Number(envIoSpin) : opts.ioSpinUs ?? (shards + 1 <= availableParallelism() ? 30 : 0);
+      if (!Number.isFinite(ioSpinUs) || ioSpinUs < 0 || ioSpinUs > 1000) throw new BrokerError('ERR_INVALID_ARGUMENT', `ioSpinUs must be in [0, 1000], got ${ioSpinUs}`);
       for (let i = 0; i < shards; i++) {
         hosts.push(new ShardHost({
           index: i, dir: join(dir, `shard-${i}`), fsync, intervalMs: opts.fsyncIntervalMs ?? 100, segmentBytes: opts.segmentBytes ?? 64 * 1024 * 1024,
@@ -587,7 +608,7 @@ export class Broker extends EventEmitter {
         }));
       }
       await Promise.all(hosts.map((h) => h.start()));
-      const broker = new Broker({ dir, fsync, maxMessageBytes: opts.maxMessageBytes ?? 128 * 1024 * 1024, shards }, topology, hosts, lockPath, maxQueueId + 1, opts.clock ? manualClock(opts.clock) : systemClock);
+      const broker = new Broker({ dir, fsync, maxMessageBytes: opts.maxMessageBytes ?? 128 * 1024 * 1024, shards, ioSpinUs }, topology, hosts, lockPath, maxQueueId + 1, opts.clock ? manualClock(opts.clock) : systemClock);
       broker.restoreTopology(decls);
       broker.startAlarms(opts);
       return broker;
@@ -1012,6 +1033,8 @@ export class Broker extends EventEmitter {
       writeU32(rec, PUB_QUEUE_OFFSET, q.decl.id);
       written = q.host.out.write(OP_PUBLISH, rec, 0, w.pos) && written;
       q.host.confirmQ.push(c);
+      // Answered at once (not after an fdatasync): worth polling for (pollReplies).
+      if (!persistent || !q.decl.durable || this.fsync !== 'always') q.host.answerDue = true;
       this.markDirty(q.host);
     }
     if (!written) c.written = false;
@@ -1028,7 +1051,87 @@ export class Broker extends EventEmitter {
       queueMicrotask(this.flushFn);
     }
   }
-  private readonly flushFn = (): void => this.flush();
+  private readonly flushFn = (): void => {
+    this.flush();
+    if (this.ioSpinMs > 0) this.pollReplies();
+  };
+
+  /**
+   * The I/O poll (BrokerOptions.ioSpinUs): after publishing to shards, wait
+   * up to ioSpinUs for their answers on this thread and handle them at once,
+   * instead of through the Atomics.waitAsync wake (a task on the event loop,
+   * tens of µs). At most IO_POLLS_PER_TURN polls per event-loop turn, so a
+   * chain of handlers that publish cannot starve the loop.
+   */
+  private pollReplies(): void {
+    if (this.polling) return;
+    if (this.pollsThisTurn >= IO_POLLS_PER_TURN) {
+      // Let the event loop turn (timers, sockets), then poll from its check phase.
+      if (!this.pollDeferred) {
+        this.pollDeferred = true;
+        setImmediate(this.deferredPollFn);
+      }
+      return;
+    }
+    const hosts = this.hosts;
+    let waiting = 0;
+    for (let i = 0; i < hosts.length; i++) {
+      const h = hosts[i]!;
+      h.polled = h.answerDue;
+      h.answerDue = false;
+      if (h.polled) waiting++;
+    }
+    if (waiting === 0) return;
+    if (this.pollSkip > 0) {
+      this.pollSkip--;
+      return;
+    }
+    this.polling = true;
+    if (this.pollsThisTurn++ === 0) setImmediate(this.resetPollsFn);
+    const end = performance.now() + this.ioSpinMs;
+    try {
+      for (;;) {
+        // performance.now() allocates a heap number: read the clock once per 64 rounds.
+        for (let k = 0; k < 64; k++) {
+          for (let i = 0; i < hosts.length; i++) {
+            const h = hosts[i]!;
+            if (h.polled && h.hasRecords()) {
+              h.polled = false;
+              waiting--;
+              h.poll();
+            }
+          }
+          if (waiting <= 0) {
+            this.pollBackoff = 0;
+            this.pollMisses = 0;
+            return;
+          }
+        }
+        if (performance.now() >= end) break;
+      }
+      // Nothing came in time (a busy or descheduled shard): after three
+      // misses in a row skip the next polls, more of them after each further
+      // miss, so that waiting for slow answers does not cost this thread.
+      if (++this.pollMisses >= 3) {
+        this.pollBackoff = Math.min(this.pollBackoff * 2 + 1, 64);
+        this.pollSkip = this.pollBackoff;
+      }
+    } finally {
+      this.polling = false;
+    }
+  }
+  private polling = false;
+  private pollsThisTurn = 0;
+  private pollSkip = 0;
+  private pollBackoff = 0;
+  private pollMisses = 0;
+  private pollDeferred = false;
+  private readonly resetPollsFn = (): void => { this.pollsThisTurn = 0; };
+  private readonly deferredPollFn = (): void => {
+    this.pollDeferred = false;
+    this.pollsThisTurn = 0;
+    if (!this.closed) this.pollReplies();
+  };
 
   /** Publishes every outbox written since the last flush (one Atomics.store per ring). */
   private flush(): void {

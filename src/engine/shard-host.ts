@@ -149,11 +149,30 @@ export class ShardHost {
     void this.readLoop();
   }
 
+  /** Set by the broker when it publishes what the shard answers at once (Broker.pollReplies). */
+  answerDue = false;
+  /** Broker.pollReplies' mark: this host is being polled. */
+  polled = false;
+  private readonly handle: Handler = (type, b, o, len) => {
+    if (type === EV_CTRL_REPLY) this.onReply(b, o, len);
+    else this.onRecord(type, b, o, len);
+  };
+
+  /** Whether the shard has written something not yet drained. */
+  hasRecords(): boolean {
+    return this.inbox.ring.available();
+  }
+
+  /** Drains what the shard has written, now, on the calling thread (the broker's I/O poll). */
+  poll(): number {
+    if (this.failure) return 0;
+    const n = this.inbox.drain(this.handle);
+    if (n > 0) this.onBatch();
+    return n;
+  }
+
   private async readLoop(): Promise<void> {
-    const handle: Handler = (type, b, o, len) => {
-      if (type === EV_CTRL_REPLY) this.onReply(b, o, len);
-      else this.onRecord(type, b, o, len);
-    };
+    const handle = this.handle;
     const inbox = this.inbox;
     // Runs until the shard's CLOSE record (after its clean close) or a failure.
     for (;;) {
