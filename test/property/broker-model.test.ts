@@ -94,9 +94,11 @@ class Real {
   held = new Map<number, Message>();
   consumer: { cancel(): Promise<void> } | null = null;
   errors: Error[] = [];
+  opens = 0;
   constructor(readonly dir: string) {}
   async open(): Promise<void> {
-    this.b = await Broker.open({ dir: this.dir, shards: 2, fsync: 'always', clock: this.clock.sab, segmentBytes: 1 << 20 });
+    // Every other open with the I/O poll (BrokerOptions.ioSpinUs), so both ways of reading the shards are checked.
+    this.b = await Broker.open({ dir: this.dir, shards: 2, fsync: 'always', clock: this.clock.sab, segmentBytes: 1 << 20, ioSpinUs: this.opens++ % 2 === 0 ? 0 : 200 });
     this.b.on('error', (e: Error) => this.errors.push(e));
     await this.b.declareExchange('dlx', 'fanout');
     await this.b.declareQueue('dlq');

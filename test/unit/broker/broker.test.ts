@@ -330,6 +330,39 @@ test('request/response: replies match by correlation id; timeout rejects; late r
   });
 });
 
+test('I/O poll: with ioSpinUs the answer to a publish is handled in the publishing microtask chain; without it, never', async () => {
+  for (const ioSpinUs of [1000, 0]) {
+    const dir = tempDir();
+    const b = await Broker.open({ dir, shards: 1, fsync: 'never', ioSpinUs });
+    try {
+      await b.declareQueue('p', { durable: false });
+      let got = 0;
+      await b.consume('p', (m) => { got++; m.ack(); }, { prefetch: 1000 });
+      let inChain = 0;
+      const rounds = 200;
+      for (let i = 0; i < rounds; i++) {
+        const before = got;
+        // publish queues the flush (and the poll) as a microtask; these run after it, before any task.
+        inChain += await new Promise<number>((resolve) => {
+          b.publish('', 'p', Buffer.from([i]));
+          queueMicrotask(() => queueMicrotask(() => resolve(got - before)));
+        });
+        await waitFor(() => got === i + 1, `delivery ${i}`);
+      }
+      if (ioSpinUs > 0) assert.ok(inChain >= rounds / 2, `only ${inChain} of ${rounds} deliveries came within the publishing microtasks`);
+      else assert.is(inChain, 0, 'without the poll the answer comes with the event loop (Atomics.waitAsync), not in the chain');
+      // Both ways, the same messages, once each, and the counters add up.
+      await sleep(20);
+      const st = (await b.stats()).queues['p']!;
+      assert.is(st.counters.routed, rounds);
+      assert.is(st.counters.acked, rounds);
+    } finally {
+      await b.close();
+      removeDir(dir);
+    }
+  }
+});
+
 test('subscribe: every subscriber gets every matching message (publish-subscribe)', async () => {
   await withBroker(async (b) => {
     await b.declareExchange('events', 'topic');
