@@ -37,6 +37,7 @@ import {
 import { metaExpiresAt, metaPersistent, metaProperties, metaPublishedAt, metaRoute, writeMeta } from './engine/meta.js';
 import { Router, RouterError, withSortedKeys, type ExchangeDef, type ExchangeType } from './engine/router.js';
 import { ShardHost } from './engine/shard-host.js';
+import { microtask } from './engine/microtask.js';
 import { shardOf } from './engine/placement.js';
 import { manualClock, systemClock, type Clock } from './engine/clock.js';
 import type { QueueDecl } from './engine/shard-types.js';
@@ -1048,7 +1049,7 @@ export class Broker extends EventEmitter {
     }
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      queueMicrotask(this.flushFn);
+      microtask(this.flushFn);
     }
   }
   private readonly flushFn = (): void => {
@@ -1088,6 +1089,11 @@ export class Broker extends EventEmitter {
     }
     this.polling = true;
     if (this.pollsThisTurn++ === 0) setImmediate(this.resetPollsFn);
+    for (let i = 0; i < hosts.length; i++) {
+      const h = hosts[i]!;
+      h.pollBegun = h.polled;
+      if (h.polled) h.beginPoll();
+    }
     const end = performance.now() + this.ioSpinMs;
     try {
       for (;;) {
@@ -1117,6 +1123,13 @@ export class Broker extends EventEmitter {
         this.pollSkip = this.pollBackoff;
       }
     } finally {
+      for (let i = 0; i < hosts.length; i++) {
+        const h = hosts[i]!;
+        if (h.pollBegun) {
+          h.pollBegun = false;
+          h.endPoll();
+        }
+      }
       this.polling = false;
     }
   }

@@ -37,6 +37,7 @@ import { writeHeaderFrame, writeMethodFrame } from './codec/frames.js';
 import { AmqpError } from './errors.js';
 import { plainArguments, queueOptionsFromArguments } from './arguments.js';
 import type { AmqpConnection } from './connection.js';
+import { microtask } from '../engine/microtask.js';
 
 /** Direct reply-to (RabbitMQ): consume from this pseudo-queue, publish with reply-to set to it. */
 export const REPLY_TO = 'amq.rabbitmq.reply-to';
@@ -486,7 +487,7 @@ export class AmqpChannel {
   private scheduleConfirms(): void {
     if (!this.confirmScheduled) {
       this.confirmScheduled = true;
-      queueMicrotask(this.flushConfirmsFn);
+      microtask(this.flushConfirmsFn);
     }
   }
 
@@ -677,7 +678,7 @@ export class AmqpChannel {
       if (!this.noAckScheduled) {
         this.noAckScheduled = true;
         this.conn.out.schedule();
-        queueMicrotask(this.settleNoAckFn); // runs after the flush scheduled above
+        microtask(this.settleNoAckFn); // runs after the flush scheduled above
       }
     } else {
       this.unacked.set(tag, m);

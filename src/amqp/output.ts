@@ -20,6 +20,7 @@ import type { Socket } from 'node:net';
 import type { Message } from '../broker.js';
 import { FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_HEADER_SIZE, FRAME_METHOD, FRAME_OVERHEAD, MethodId } from './codec/constants.js';
 import { Writer } from './codec/writer.js';
+import { microtask } from '../engine/microtask.js';
 import { metaExchangeAt, metaExchangeLength, metaHeaderAt, metaKeyAt, metaKeyLength, metaLength } from '../engine/meta.js';
 
 /** Bodies at least this long are written as their own chunks instead of copied (one write request costs about as much as a 64 KiB copy). */
@@ -78,7 +79,7 @@ export class Output {
   schedule(): void {
     if (!this.scheduled) {
       this.scheduled = true;
-      queueMicrotask(this.flushFn);
+      microtask(this.flushFn);
     }
   }
 

@@ -151,12 +151,23 @@ export class ShardHost {
 
   /** Set by the broker when it publishes what the shard answers at once (Broker.pollReplies). */
   answerDue = false;
-  /** Broker.pollReplies' mark: this host is being polled. */
+  /** Broker.pollReplies' marks: this host is being polled (until its answer comes); its poll has begun. */
   polled = false;
+  pollBegun = false;
   private readonly handle: Handler = (type, b, o, len) => {
     if (type === EV_CTRL_REPLY) this.onReply(b, o, len);
     else this.onRecord(type, b, o, len);
   };
+
+  private pollFlag = 0;
+  /** Broker.pollReplies starts polling this host (RingConsumer.beginPoll). */
+  beginPoll(): void {
+    this.pollFlag = this.inbox.ring.beginPoll();
+  }
+  /** Ends beginPoll, draining what came without a notify. */
+  endPoll(): void {
+    if (this.inbox.ring.endPoll(this.pollFlag)) this.poll();
+  }
 
   /** Whether the shard has written something not yet drained. */
   hasRecords(): boolean {
@@ -180,7 +191,8 @@ export class ShardHost {
       if (n > 0) this.onBatch();
       if (inbox.ring.closed || this.failure) return;
       if (n > 0) await new Promise<void>((r) => setImmediate(r));
-      else await inbox.ring.wait(250);
+      // No keep-alive timer per sleep: the (ref'd) Worker keeps the process alive while the shard runs.
+      else await inbox.ring.wait(250, false);
     }
   }
 

@@ -21,7 +21,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { SegmentedLog } from '../log/segmented-log.js';
 import { SettleReason, type SettleReasonValue } from '../log/records.js';
 import { GetResult, Queue, type QueueCounters, type RemoveReason } from '../queue/queue.js';
-import { Inbox, Outbox } from './channel.js';
+import { Inbox, Outbox, type Handler } from './channel.js';
 import {
   CONFIRM_ENTRY_SIZE, CONFIRM_FIXED_SIZE, CONFIRM_REJECTS_OFFSET, CONFIRM_THROUGH_OFFSET, DLV_COUNT_OFFSET, DLV_CONSUMER_OFFSET, DLV_FIXED_SIZE, DLV_FLAG_REDELIVERED, DLV_FLAGS_OFFSET,
   DLV_META_LEN_OFFSET, DLV_MSG_OFFSET, DLV_QUEUE_OFFSET, DL_COUNT_OFFSET, DL_FIXED_SIZE, DL_META_LEN_OFFSET, DL_MSG_OFFSET,
@@ -181,6 +181,17 @@ class Shard {
     const handler = this.handle;
     for (const r of this.recoveredOverLimit) this.onRemove(r.sq, r.id, 'delivery_limit', r.count, null);
     this.recoveredOverLimit = [];
+    // One ref'd handle for the loop's life keeps this thread alive while it
+    // sleeps in waitAsync (which holds none), instead of a timer per sleep.
+    const alive = setInterval(noop, 0x7fffffff);
+    try {
+      await this.loop(handler);
+    } finally {
+      clearInterval(alive);
+    }
+  }
+
+  private async loop(handler: Handler): Promise<void> {
     for (;;) {
       const n = this.inbox.drain(handler, 4096);
       if (this.stopping) return;
@@ -195,7 +206,7 @@ class Shard {
         if (this.spinMs > 0 && this.spin()) continue;
         const deadline = this.nextDeadline();
         const wait = Math.max(0, Math.min(deadline - this.clock(), 200));
-        if (wait > 0) await this.inbox.ring.wait(wait);
+        if (wait > 0) await this.inbox.ring.wait(wait, false);
       }
     }
   }
@@ -714,3 +725,5 @@ shard.start().then(
   () => { parentPort!.postMessage({ type: 'stopped' }); },
   (e: unknown) => shard.fatal(e),
 );
+
+function noop(): void {}

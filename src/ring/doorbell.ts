@@ -28,14 +28,16 @@ export function sleepSync(ctl: Int32Array, flagField: number, seqField: number, 
 /**
  * The same without blocking the event loop (`Atomics.waitAsync`). A pending
  * waitAsync holds no handle, so a thread whose only pending work is this wait
- * would exit (stack-notes §2); a timer is held for the duration of the sleep
- * so that awaiting a ring keeps the thread alive, as awaiting a socket does.
- * Allocates a promise and a timer per sleep, never per record.
+ * would exit (stack-notes §2); unless the caller says something else keeps
+ * the thread alive (`keepAlive` false), a timer is held for the duration of
+ * the sleep so that awaiting a ring keeps the thread alive, as awaiting a
+ * socket does. Allocates a promise (and the timer) per sleep, never per record.
  */
-export async function sleepAsync(ctl: Int32Array, flagField: number, seqField: number, seen: number, timeoutMs: number): Promise<void> {
+export async function sleepAsync(ctl: Int32Array, flagField: number, seqField: number, seen: number, timeoutMs: number, keepAlive = true): Promise<void> {
   Atomics.store(ctl, flagField, 1);
   const r = Atomics.waitAsync(ctl, seqField, seen | 0, timeoutMs);
-  if (r.async) {
+  if (r.async && !keepAlive) await r.value;
+  else if (r.async) {
     const keepAlive = setTimeout(noop, KEEP_ALIVE_MS);
     try {
       await r.value;

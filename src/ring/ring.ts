@@ -510,6 +510,27 @@ export class RingConsumer {
   }
 
   /**
+   * The consumer's thread polls (synchronously) while its `wait` may be
+   * pending: clears the sleeping flag, so the producer does not notify (a
+   * syscall on its side, and a wasted wake of the pending wait on this one)
+   * for records the poll takes. Returns the flag's value for endPoll.
+   */
+  beginPoll(): number {
+    return Atomics.exchange(this.#ctl, kConsumerSleepingField, 0);
+  }
+
+  /**
+   * Ends beginPoll: puts the sleeping flag back, then re-checks. True if a
+   * record is available: one published while the flag was clear got no
+   * notify, so the caller must take it now (the doorbell argument, with the
+   * flag store and the sequence load in this order, docs/ring-layout.md).
+   */
+  endPoll(was: number): boolean {
+    if (was !== 0) Atomics.store(this.#ctl, kConsumerSleepingField, was);
+    return this.available();
+  }
+
+  /**
    * Releases what was taken, then blocks this thread until a record is
    * available or `timeoutMs` passes; `spin` polls first, which saves the ~2 µs
    * of a wake when the producer is about to publish. True if one is available.
@@ -523,12 +544,16 @@ export class RingConsumer {
     return this.available();
   }
 
-  /** As waitSync without blocking the event loop (Atomics.waitAsync). The thread must hold a ref'd handle. */
-  async wait(timeoutMs = Infinity): Promise<boolean> {
+  /**
+   * As waitSync without blocking the event loop (Atomics.waitAsync). A timer
+   * keeps the thread alive during the sleep; with `keepAlive` false the
+   * caller holds another ref'd handle (a pending waitAsync holds none).
+   */
+  async wait(timeoutMs = Infinity, keepAlive = true): Promise<boolean> {
     this.release();
     if (this.available()) return true;
     if (this.closed) return false;
-    await sleepAsync(this.#ctl, kConsumerSleepingField, kWriteSeqField, this.#read, timeoutMs);
+    await sleepAsync(this.#ctl, kConsumerSleepingField, kWriteSeqField, this.#read, timeoutMs, keepAlive);
     return this.available();
   }
 }

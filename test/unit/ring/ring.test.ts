@@ -271,6 +271,34 @@ for (const stagingSize of [undefined, 0, 64]) {
     assert.not.ok(c.waitSync(1000), 'waiting on a closed, drained ring returns at once');
   });
 
+  test('beginPoll/endPoll: no notify for what the poll takes; a record published during the poll is reported, one after it wakes the pending wait', async () => {
+    const { p, c } = pair(4096);
+    // A pending wait (the read loop), then a synchronous poll on the same thread.
+    let woke = false;
+    const pending = c.wait(2000, false).then((v) => { woke = true; return v; });
+    const was = c.beginPoll();
+    assert.is(was, 1, 'the pending wait had announced itself');
+    assert.ok(p.tryWrite(1, fill(8, 1)));
+    p.publish(); // the flag is clear: no notify
+    assert.ok(c.next(), 'the poll takes the record');
+    c.release();
+    assert.not.ok(c.endPoll(was), 'nothing more');
+    await new Promise((r) => setTimeout(r, 30));
+    assert.not.ok(woke, 'the pending wait was not woken for the record the poll took');
+    // A record published while the flag is clear, and not polled: endPoll reports it.
+    const was2 = c.beginPoll();
+    assert.ok(p.tryWrite(1, fill(8, 2)));
+    p.publish();
+    assert.ok(c.endPoll(was2), 'endPoll sees the record that got no notify');
+    assert.ok(c.next());
+    c.release();
+    // After endPoll the flag is back: a later publish wakes the pending wait.
+    assert.ok(p.tryWrite(1, fill(8, 3)));
+    p.publish();
+    assert.ok(await pending);
+    assert.ok(woke);
+  });
+
   test('waits time out: an empty ring for the consumer, a full ring for the producer', async () => {
     const { p, c } = pair(256);
     let t = performance.now();
