@@ -95,6 +95,11 @@ export async function recover(dir: string, opts: RecoveryOptions): Promise<Recov
       maxThreads: Math.max(1, Math.min(opts.verifyThreads, sealed.length)),
       idleTimeout: 0,
     });
+    // Destroying the pool early (a corrupt segment, below) can race a worker's
+    // answer: piscina then emits 'error' ("Unexpected message from Worker")
+    // for a task it no longer tracks, which would crash the process with no
+    // listener. Every task's own failure still rejects its promise.
+    pool.on('error', () => {});
     report.parallel = true;
     scans = sealed.map((s) => pool!.run({ path: s.path, baseSeq: s.baseSeq } satisfies VerifyTask) as Promise<ScanResult>);
     // If an early segment is corrupt we stop awaiting and destroy the pool, which rejects the rest: not an unhandled rejection.
