@@ -151,6 +151,11 @@ export class Durability {
     return !this.syncing;
   }
 
+  /** Nothing pending on the event loop: no fdatasync in flight, no write or sync turn scheduled. */
+  get quiet(): boolean {
+    return !this.syncing && !this.scheduled && this.nextSyncRound === null;
+  }
+
   private readonly tick = (): void => {
     this.scheduled = false;
     if (this.failure) return;
