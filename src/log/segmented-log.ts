@@ -432,12 +432,17 @@ export class SegmentedLog {
     };
   }
 
-  /** fdatasync latency histogram (bucket counts per FSYNC_BUCKETS_S bound, last +Inf) and total seconds. */
+  /** Writes what is buffered and starts the fdatasync waiters ask for, now (Durability.syncNow). */
+  syncNow(): void {
+    this.durability.syncNow();
+  }
+
   /** No fdatasync, write turn or reclaim pending: nothing of the log waits for this thread's event loop. */
   get quiet(): boolean {
     return this.durability.quiet && this.reclaiming === null;
   }
 
+  /** fdatasync latency histogram (bucket counts per FSYNC_BUCKETS_S bound, last +Inf) and total seconds. */
   get durabilityStats(): { buckets: Float64Array; seconds: number } {
     return { buckets: this.durability.syncBuckets, seconds: this.durability.syncSeconds };
   }

@@ -194,4 +194,25 @@ test('a torn tail is truncated at the first invalid record and reported', () =>
     await again.close();
   }));
 
+
+test('syncNow writes the buffer and starts the fdatasync a durable() wait asked for, at once, not on the next turn', () =>
+  withTmpDir(async (dir) => {
+    const log = await SegmentedLog.open(dir, { fsync: 'always' });
+    try {
+      const seq = log.appendEnqueue(1, 1, new Uint8Array(0), Buffer.from('x'));
+      const done = log.durable(seq);
+      assert.ok(log.stats.writtenSeq < seq, 'buffered until the turn');
+      assert.not.ok(log.quiet, 'a turn is scheduled');
+      const syncsBefore = log.stats.syncs;
+      log.syncNow();
+      assert.is(log.stats.writtenSeq, seq, 'written by syncNow itself');
+      await done;
+      assert.ok(log.stats.durableSeq >= seq);
+      assert.is(log.stats.syncs, syncsBefore + 1, 'one fdatasync: the scheduled turn found nothing left to do');
+      assert.ok(log.quiet);
+    } finally {
+      await log.close();
+    }
+  }));
+
 test.run();
