@@ -493,6 +493,8 @@ const EXCHANGE_KINDS: Record<ExchangeType, number> = { direct: ExchangeKind.Dire
 const KIND_NAMES: ExchangeType[] = ['direct', 'fanout', 'topic', 'headers'];
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder();
+/** Broker.publishEncoded: slots of the plain-message meta cache. */
+const META_CACHE_SLOTS = 4;
 /** Broker.pollReplies: polls allowed per event-loop turn. */
 const IO_POLLS_PER_TURN = 32;
 
@@ -519,11 +521,16 @@ export class Broker extends EventEmitter {
   private readonly gets = new Map<number, { resolve: (m: Message | null) => void; queue: string; noAck: boolean; owner: number }>();
   private readonly w = new Writer(1 << 16);
   private readonly routeOut: string[] = [];
-  /** The meta of the last plain message (no properties, TTL or delay), and where it went. */
-  private metaCache: Uint8Array | null = null;
-  private metaCacheExchange = '';
-  private metaCacheKey = '';
-  private metaCachePersistent = false;
+  /**
+   * The meta of the last plain messages (no properties, TTL or delay), per
+   * (exchange, routing key, persistent), in a few slots replaced in turn:
+   * publishers that alternate among a few queues (one per shard) hit too.
+   */
+  private readonly metaCache: (Uint8Array | null)[] = new Array<Uint8Array | null>(META_CACHE_SLOTS).fill(null);
+  private readonly metaCacheExchange: string[] = new Array<string>(META_CACHE_SLOTS).fill('');
+  private readonly metaCacheKey: string[] = new Array<string>(META_CACHE_SLOTS).fill('');
+  private readonly metaCachePersistent: boolean[] = new Array<boolean>(META_CACHE_SLOTS).fill(false);
+  private metaCacheNext = 0;
   private readonly settleRec = new Uint8Array(SETTLE_SIZE);
   private readonly dlDoneRec = new Uint8Array(DL_DONE_SIZE);
   private flushScheduled = false;
@@ -992,19 +999,29 @@ export class Broker extends EventEmitter {
     let metaLen: number;
     if ((props === undefined || props === PERSISTENT_ONLY) && expiresAt === 0 && readyAt === 0) {
       // A plain message: its meta differs from the last plain one to the same place only in the time.
-      if (this.metaCache !== null && exchange === this.metaCacheExchange && routingKey === this.metaCacheKey && persistent === this.metaCachePersistent) {
-        metaLen = this.metaCache.length;
+      let slot = -1;
+      for (let i = 0; i < META_CACHE_SLOTS; i++) {
+        if (routingKey === this.metaCacheKey[i] && exchange === this.metaCacheExchange[i] && persistent === this.metaCachePersistent[i] && this.metaCache[i] !== null) {
+          slot = i;
+          break;
+        }
+      }
+      if (slot >= 0) {
+        const cached = this.metaCache[slot]!;
+        metaLen = cached.length;
         w.ensure(metaLen);
-        w.buf.set(this.metaCache, w.pos);
+        w.buf.set(cached, w.pos);
         writeU64(w.buf, w.pos + META_PUBLISHED_OFFSET, now);
         w.pos += metaLen;
       } else {
         const at = w.pos;
         metaLen = writeMeta(w, now, 0, 0, persistent, exchange, routingKey, props);
-        this.metaCache = Uint8Array.prototype.slice.call(w.buf, at, at + metaLen);
-        this.metaCacheExchange = exchange;
-        this.metaCacheKey = routingKey;
-        this.metaCachePersistent = persistent;
+        slot = this.metaCacheNext;
+        this.metaCacheNext = (slot + 1) % META_CACHE_SLOTS;
+        this.metaCache[slot] = Uint8Array.prototype.slice.call(w.buf, at, at + metaLen);
+        this.metaCacheExchange[slot] = exchange;
+        this.metaCacheKey[slot] = routingKey;
+        this.metaCachePersistent[slot] = persistent;
       }
     } else {
       metaLen = writeMeta(w, now, expiresAt, readyAt, persistent, exchange, routingKey, props);

@@ -330,6 +330,29 @@ test('request/response: replies match by correlation id; timeout rejects; late r
   });
 });
 
+test('plain messages to more places than the meta cache holds keep their own exchange, routing key and persistence', async () => {
+  await withBroker(async (b) => {
+    await b.declareExchange('ex', 'direct', { durable: false });
+    const names = ['m0', 'm1', 'm2', 'm3', 'm4', 'm5'];
+    for (const q of names) {
+      await b.declareQueue(q, { durable: false });
+      await b.bindQueue(q, 'ex', `k-${q}`);
+    }
+    const got: string[] = [];
+    for (const q of names) await b.consume(q, (m) => { got.push(`${m.queue} ${m.exchange}/${m.routingKey} ${m.persistent} ${m.text()}`); m.ack(); }, { prefetch: 1000 });
+    const want: string[] = [];
+    for (let i = 0; i < 60; i++) {
+      const q = names[(i * 7) % names.length]!;
+      const persistent = i % 3 === 0;
+      if (i % 2 === 0) b.publish('', q, String(i), { persistent });
+      else b.publish('ex', `k-${q}`, String(i), { persistent });
+      want.push(`${q} ${i % 2 === 0 ? '' : 'ex'}/${i % 2 === 0 ? q : `k-${q}`} ${persistent} ${i}`);
+    }
+    await waitFor(() => got.length === 60, '60 deliveries');
+    assert.equal([...got].sort(), [...want].sort());
+  });
+});
+
 test('I/O poll: with ioSpinUs the answer to a publish is handled in the publishing microtask chain; without it, never', async () => {
   for (const ioSpinUs of [1000, 0]) {
     const dir = tempDir();
