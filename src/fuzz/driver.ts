@@ -281,9 +281,14 @@ export class Driver {
         if (!this.queues.has(s.q)) return;
         for (const [id, c] of this.consumers) if (c.q === s.q) this.dropConsumer(id);
         const count = await t.call<number>({ op: 'deleteQueue', q: s.q });
+        // Answered while a crash was under way: it is issued again after the
+        // restart (this.interrupted), which records it. Forgetting the queue
+        // here made that repeat a no-op: the delete was never recorded and
+        // the checker kept expecting the queue's messages (seed 1426560093).
+        if (this.down) return;
         this.queues.delete(s.q);
         this.declared.delete(s.q);
-        if (!this.down) this.rec.add({ k: 'delete', q: s.q, count });
+        this.rec.add({ k: 'delete', q: s.q, count });
         return;
       }
       case 'rpc':
