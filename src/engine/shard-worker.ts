@@ -260,6 +260,9 @@ class Shard {
       dq.splice(0, n);
     }
     this.sendConfirms();
+    // Write what the dispatch logged (delivery counts) before the deliveries
+    // leave: a kill after a consumer saw one must find its count raised (G2).
+    this.log.syncNow();
     this.out.publish();
   }
 
