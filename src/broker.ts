@@ -526,10 +526,7 @@ export class Broker extends EventEmitter {
    * (exchange, routing key, persistent), in a few slots replaced in turn:
    * publishers that alternate among a few queues (one per shard) hit too.
    */
-  private readonly metaCache: (Uint8Array | null)[] = new Array<Uint8Array | null>(META_CACHE_SLOTS).fill(null);
-  private readonly metaCacheExchange: string[] = new Array<string>(META_CACHE_SLOTS).fill('');
-  private readonly metaCacheKey: string[] = new Array<string>(META_CACHE_SLOTS).fill('');
-  private readonly metaCachePersistent: boolean[] = new Array<boolean>(META_CACHE_SLOTS).fill(false);
+  private readonly metaCache: { meta: Uint8Array; exchange: string; routingKey: string; persistent: boolean }[] = [];
   private metaCacheNext = 0;
   private readonly settleRec = new Uint8Array(SETTLE_SIZE);
   private readonly dlDoneRec = new Uint8Array(DL_DONE_SIZE);
@@ -999,15 +996,16 @@ export class Broker extends EventEmitter {
     let metaLen: number;
     if ((props === undefined || props === PERSISTENT_ONLY) && expiresAt === 0 && readyAt === 0) {
       // A plain message: its meta differs from the last plain one to the same place only in the time.
-      let slot = -1;
-      for (let i = 0; i < META_CACHE_SLOTS; i++) {
-        if (routingKey === this.metaCacheKey[i] && exchange === this.metaCacheExchange[i] && persistent === this.metaCachePersistent[i] && this.metaCache[i] !== null) {
-          slot = i;
+      const mc = this.metaCache;
+      let cached: Uint8Array | null = null;
+      for (let i = 0; i < mc.length; i++) {
+        const e = mc[i]!;
+        if (routingKey === e.routingKey && exchange === e.exchange && persistent === e.persistent) {
+          cached = e.meta;
           break;
         }
       }
-      if (slot >= 0) {
-        const cached = this.metaCache[slot]!;
+      if (cached !== null) {
         metaLen = cached.length;
         w.ensure(metaLen);
         w.buf.set(cached, w.pos);
@@ -1016,12 +1014,8 @@ export class Broker extends EventEmitter {
       } else {
         const at = w.pos;
         metaLen = writeMeta(w, now, 0, 0, persistent, exchange, routingKey, props);
-        slot = this.metaCacheNext;
-        this.metaCacheNext = (slot + 1) % META_CACHE_SLOTS;
-        this.metaCache[slot] = Uint8Array.prototype.slice.call(w.buf, at, at + metaLen);
-        this.metaCacheExchange[slot] = exchange;
-        this.metaCacheKey[slot] = routingKey;
-        this.metaCachePersistent[slot] = persistent;
+        mc[this.metaCacheNext] = { meta: Uint8Array.prototype.slice.call(w.buf, at, at + metaLen), exchange, routingKey, persistent };
+        this.metaCacheNext = (this.metaCacheNext + 1) % META_CACHE_SLOTS;
       }
     } else {
       metaLen = writeMeta(w, now, expiresAt, readyAt, persistent, exchange, routingKey, props);
