@@ -192,7 +192,10 @@ export class ShardHost {
       if (inbox.ring.closed || this.failure) return;
       if (n > 0) await new Promise<void>((r) => setImmediate(r));
       // No keep-alive timer per sleep: the (ref'd) Worker keeps the process alive while the shard runs.
-      else await inbox.ring.wait(250, false);
+      // No timeout either: V8 arms a waitAsync timeout by posting a delayed task to this thread's
+      // event loop (a write to its wakeup eventfd, then a wake to read it), every sleep. A failure
+      // ends the wait with ring.interrupt() (fail()); a clean stop, with the shard's CLOSE record.
+      else await inbox.ring.wait(Infinity, false);
     }
   }
 
@@ -241,6 +244,7 @@ export class ShardHost {
     this.failure = e;
     this.stopped = true;
     this.out.abandon();
+    this.inbox.ring.interrupt();
     for (const p of this.pending.values()) p.reject(e);
     this.pending.clear();
     this.onFailure(e);
@@ -269,6 +273,7 @@ export class ShardHost {
   async abort(): Promise<void> {
     this.stopped = true;
     this.failure ??= new BrokerError('ERR_CLOSED', `shard ${this.index} aborted`);
+    this.inbox.ring.interrupt();
     for (const p of this.pending.values()) p.reject(this.failure);
     this.pending.clear();
     this.out.abandon();

@@ -545,6 +545,16 @@ export class RingConsumer {
   }
 
   /**
+   * Wakes a `wait` or `waitSync` of this consumer pending on another thread
+   * or on this one (it then returns false unless a record came): for an
+   * owner that stops waiting for a reason other than the ring, e.g. a failed
+   * producer, so a wait with no timeout does not stay pending.
+   */
+  interrupt(): void {
+    Atomics.notify(this.#ctl, kWriteSeqField);
+  }
+
+  /**
    * As waitSync without blocking the event loop (Atomics.waitAsync). A timer
    * keeps the thread alive during the sleep; with `keepAlive` false the
    * caller holds another ref'd handle (a pending waitAsync holds none).

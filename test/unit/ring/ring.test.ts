@@ -299,6 +299,20 @@ for (const stagingSize of [undefined, 0, 64]) {
     assert.ok(woke);
   });
 
+  test('interrupt ends a wait with no timeout (false: no record), and the next wait sleeps again', async () => {
+    const { p, c } = pair(4096);
+    const pending = c.wait(Infinity, false);
+    const outcome = await Promise.race([
+      (async () => { await new Promise((r) => setTimeout(r, 20)); c.interrupt(); return pending; })(),
+      new Promise((r) => setTimeout(() => r('still pending'), 2000)),
+    ]);
+    assert.is(outcome, false, 'the interrupted wait returned false');
+    const again = c.wait(Infinity, false);
+    assert.ok(p.tryWrite(1, fill(8, 1)));
+    p.publish();
+    assert.is(await again, true, 'a later wait is woken by a publish as usual');
+  });
+
   test('waits time out: an empty ring for the consumer, a full ring for the producer', async () => {
     const { p, c } = pair(256);
     let t = performance.now();
