@@ -6,6 +6,7 @@
  *     a shard drops the first message it recovers) is fuzzed with kills on;
  *     the fuzzer must report a violation within the time limit.
  */
+import { rmSync } from 'node:fs';
 import { checkHistory, GUARANTEES, type Guarantee } from './checker.js';
 import { runSeed } from './prng.js';
 import { runOne, type RunResult } from './run-one.js';
@@ -56,7 +57,11 @@ export async function findPlantedBug(o: { seconds?: number; seed?: number; steps
     });
     runs++;
     kills += r.kills;
-    if (r.violations.length > 0) return { found: true, ms: Date.now() - t0, runs, kills, run: r };
+    if (r.violations.length > 0) {
+      // The planted bug's history is expected, not a finding: do not leave it behind.
+      if (r.historyFile !== null) rmSync(r.historyFile, { force: true });
+      return { found: true, ms: Date.now() - t0, runs, kills, run: r };
+    }
   }
   return { found: false, ms: Date.now() - t0, runs, kills, run: null };
 }

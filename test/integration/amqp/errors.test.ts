@@ -5,7 +5,7 @@
  * connection keeps being served (G11). Auth: PLAIN and AMQPLAIN, refused
  * logins (403), unknown vhost (530), a users file.
  */
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -220,6 +220,7 @@ test('a users file: its users log in, guest is gone; --user flags', async () => 
     assert.match(s2.stderr(), /login refused: user 'guest': invalid credentials/);
   } finally {
     await s2.dispose();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
