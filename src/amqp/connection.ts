@@ -122,7 +122,10 @@ export class AmqpConnection implements FrameHandler {
     this.released = false;
 
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('data', (chunk: Buffer) => {
+      this.onData(chunk);
+      server.spinner.poke();
+    });
     socket.on('end', () => this.onPeerEnd());
     socket.on('error', () => { /* 'close' follows */ });
     socket.on('close', () => this.onSocketClose());

@@ -24,6 +24,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import type { Broker, Consumer } from '../broker.js';
 import { FRAME_MIN_SIZE, ReplyCode } from './codec/constants.js';
 import type { BasicProperties } from './codec/properties.js';
@@ -50,6 +51,46 @@ export interface AmqpServerOptions {
   handshakeTimeoutMs?: number;
   /** Where the server logs (refused logins, closed connections, internal errors). Default stderr. */
   log?: (line: string) => void;
+  /**
+   * µs the event loop keeps polling its sockets (without sleeping in
+   * epoll_wait) after socket data, so that a client answering within that
+   * time (request-response) is read without a wake of this thread. Default
+   * 40 when the broker's shards + 1 <= cores, else 0; RINGMQ_LOOP_SPIN_US
+   * overrides. See docs/amqp-server.md.
+   */
+  loopSpinUs?: number;
+}
+
+/**
+ * Keeps the event loop polling for a while after socket data: a pending
+ * immediate makes libuv poll with a zero timeout, so the thread does not
+ * sleep in epoll_wait. On a VM, the wake of a sleeping thread (of its idle
+ * vCPU) costs tens of µs; a client that answers within the spin is read at
+ * once. One Immediate per loop turn while spinning, none otherwise.
+ */
+export class LoopSpinner {
+  private until = 0;
+  private running = false;
+  stopped = false;
+  /** Loop turns spun so far (for tests and diagnostics). */
+  turns = 0;
+  constructor(private readonly spinMs: number) {}
+
+  /** Socket data came: spin until spinMs from now. */
+  poke(): void {
+    if (this.spinMs <= 0 || this.stopped) return;
+    this.until = performance.now() + this.spinMs;
+    if (!this.running) {
+      this.running = true;
+      setImmediate(this.step);
+    }
+  }
+
+  private readonly step = (): void => {
+    this.turns++;
+    if (!this.stopped && performance.now() < this.until) setImmediate(this.step);
+    else this.running = false;
+  };
 }
 
 export class AmqpServer {
@@ -78,6 +119,9 @@ export class AmqpServer {
   private readonly logFn: (line: string) => void;
   private readonly listeners: [string, (...args: never[]) => void][];
   private closing = false;
+  /** @internal Connections poke it on socket data (AmqpServerOptions.loopSpinUs). */
+  readonly spinner: LoopSpinner;
+  readonly loopSpinUs: number;
 
   constructor(broker: Broker, opts: AmqpServerOptions = {}) {
     this.broker = broker;
@@ -92,6 +136,10 @@ export class AmqpServer {
     this.handshakeTimeoutMs = opts.handshakeTimeoutMs ?? 10_000;
     this.logFn = opts.log ?? ((line) => process.stderr.write(`ringmq: ${line}\n`));
     this.version = packageVersion();
+    const envSpin = process.env['RINGMQ_LOOP_SPIN_US'];
+    this.loopSpinUs = envSpin !== undefined && envSpin !== '' ? Number(envSpin) : opts.loopSpinUs ?? (broker.shardCount + 1 <= availableParallelism() ? 40 : 0);
+    if (!Number.isFinite(this.loopSpinUs) || this.loopSpinUs < 0 || this.loopSpinUs > 10_000) throw new RangeError(`loopSpinUs must be in [0, 10000], got ${this.loopSpinUs}`);
+    this.spinner = new LoopSpinner(this.loopSpinUs / 1000);
     this.currentPublisher = null;
     this.blockedReason = null;
     this.net = createServer({ noDelay: true }, (socket) => this.accept(socket));
@@ -204,6 +252,7 @@ export class AmqpServer {
   async close(graceMs = 2000): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    this.spinner.stopped = true;
     const stopped = new Promise<void>((r) => this.net.close(() => r()));
     for (const c of this.connections) {
       if (c.isOpen) c.closeWithError(new AmqpError(ReplyCode.CONNECTION_FORCED, "broker forced connection closure with reason 'shutdown'"));

@@ -12,20 +12,52 @@ import { Broker } from '../../../src/broker.js';
 import { AmqpServer } from '../../../src/amqp/server.js';
 import { openBroker, removeDir, tempDir, waitFor } from '../../helpers/broker-util.js';
 
-async function withServer(fn: (url: string, broker: Broker, server: AmqpServer, logs: string[]) => Promise<void>, opts: { maxConnections?: number } = {}): Promise<void> {
+async function withServer(fn: (url: string, broker: Broker, server: AmqpServer, logs: string[]) => Promise<void>, opts: { maxConnections?: number; loopSpinUs?: number } = {}): Promise<void> {
   const dir = tempDir('ringmq-amqp-inproc-');
   const broker = await openBroker({ dir, resourceCheckMs: 20 });
   const logs: string[] = [];
-  const server = new AmqpServer(broker, { port: 0, log: (l) => logs.push(l), ...opts });
-  const { port } = await server.listen();
+  let server: AmqpServer | undefined;
   try {
+    server = new AmqpServer(broker, { port: 0, log: (l) => logs.push(l), ...opts });
+    const { port } = await server.listen();
     await fn(`amqp://guest:guest@127.0.0.1:${port}`, broker, server, logs);
   } finally {
-    await server.close();
+    await server?.close();
     await broker.close();
     removeDir(dir);
   }
 }
+
+test('loopSpinUs: socket data keeps the event loop turning (not sleeping) for that long, then it sleeps; 0 never spins', async () => {
+  const prev = process.env['RINGMQ_LOOP_SPIN_US'];
+  delete process.env['RINGMQ_LOOP_SPIN_US'];
+  try {
+    await withServer(async (url, _broker, server) => {
+      assert.is(server.loopSpinUs, 8000);
+      const conn = await amqp.connect(url); // socket data: the handshake
+      await new Promise((r) => setTimeout(r, 40)); // the spin (8 ms) is over
+      const before = server.spinner.turns;
+      assert.ok(before > 0, 'the handshake started a spin');
+      await new Promise((r) => setTimeout(r, 30));
+      assert.is(server.spinner.turns, before, 'no socket data, no spin: the loop sleeps');
+      const ch = await conn.createChannel(); // more data
+      const t0 = performance.now();
+      const start = server.spinner.turns;
+      await new Promise((r) => setTimeout(r, 5));
+      // A loop that slept would turn about once in 5 ms (the timer); a spinning one turns every few µs.
+      assert.ok(server.spinner.turns - start >= 20, `${server.spinner.turns - start} turns in ${(performance.now() - t0).toFixed(1)} ms`);
+      await ch.close();
+      await conn.close();
+    }, { loopSpinUs: 8000 });
+    await withServer(async (url, _broker, server) => {
+      const conn = await amqp.connect(url);
+      await conn.close();
+      assert.is(server.spinner.turns, 0, 'loopSpinUs 0: never spins');
+    }, { loopSpinUs: 0 });
+  } finally {
+    if (prev !== undefined) process.env['RINGMQ_LOOP_SPIN_US'] = prev;
+  }
+});
 
 test('a resource alarm: connection.blocked, publishes held (not refused, not lost), unblocked releases them in order (G10)', async () => {
   await withServer(async (url, broker) => {
