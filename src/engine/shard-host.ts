@@ -44,6 +44,7 @@ export class ShardHost {
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private nextReq = 1;
   private stopped = false;
+  private exitedFlag = false;
   private readonly ready: Promise<void>;
   private readonly exited: Promise<void>;
   /** Set by the broker: handles every record but control replies. */
@@ -97,6 +98,9 @@ export class ShardHost {
     this.exited = new Promise<void>((resolve) => {
       this.worker.on('exit', (code) => {
         if (!this.stopped) this.fail(new BrokerError('ERR_SHARD_FAILED', `shard ${this.index} exited (code ${code}) without being asked to`));
+        // The read loop waits with no timeout: whatever the reason, it ends with the worker.
+        this.exitedFlag = true;
+        this.inbox.ring.interrupt();
         resolve();
       });
     });
@@ -189,12 +193,13 @@ export class ShardHost {
     for (;;) {
       const n = inbox.drain(handle);
       if (n > 0) this.onBatch();
-      if (inbox.ring.closed || this.failure) return;
+      if (inbox.ring.closed || this.failure || this.exitedFlag) return;
       if (n > 0) await new Promise<void>((r) => setImmediate(r));
       // No keep-alive timer per sleep: the (ref'd) Worker keeps the process alive while the shard runs.
       // No timeout either: V8 arms a waitAsync timeout by posting a delayed task to this thread's
       // event loop (a write to its wakeup eventfd, then a wake to read it), every sleep. A failure
-      // ends the wait with ring.interrupt() (fail()); a clean stop, with the shard's CLOSE record.
+      // ends the wait with ring.interrupt() (fail(), and the worker's exit); a clean stop, with the
+      // shard's CLOSE record.
       else await inbox.ring.wait(Infinity, false);
     }
   }
