@@ -104,40 +104,49 @@ function singleThreadBound(n: number, payload: number): number {
   return n / s;
 }
 
+/**
+ * Timed passes of fire-and-forget publishes through one broker: `pass(count)`
+ * sends `count` messages with `send` (waiting for ring space when a publish
+ * had to), waits until the consumers' `delivered()` calls reach `perPublish`
+ * per message, and returns deliveries per second.
+ */
+function passes(b: Broker, what: string, perPublish: number, send: (i: number) => { written: boolean }): { delivered(): void; pass(count: number): Promise<number> } {
+  let got = 0;
+  let target = 0;
+  let done = (): void => {};
+  return {
+    delivered(): void {
+      if (++got === target) done();
+    },
+    async pass(count: number): Promise<number> {
+      got = 0;
+      target = perPublish * count;
+      const finished = new Promise<void>((r) => { done = r; });
+      const t0 = performance.now();
+      for (let i = 0; i < count; i++) {
+        if (!send(i).written) await b.drained();
+        if ((i & 4095) === 4095) await yieldNow();
+      }
+      await watch(b, finished, () => got, what);
+      const s = (performance.now() - t0) / 1000;
+      failIfNot(got === target, `${what}: ${got} of ${target} delivered`);
+      return target / s;
+    },
+  };
+}
+
 async function transient(root: string, shards: number, n: number, payload: number): Promise<number> {
   const dir = mkdtempSync(join(root, 'transient-'));
   const b = await Broker.open({ dir, shards, fsync: 'never' });
   try {
     const queues = namesPerShard('t', shards);
     for (const q of queues) await b.declareQueue(q, { durable: false });
-    let acked = 0;
-    let target = 0;
-    let done = (): void => {};
-    for (const q of queues) {
-      await b.consume(q, (m) => {
-        m.ack();
-        if (++acked === target) done();
-      }, { prefetch: PREFETCH });
-    }
     const body = Buffer.alloc(payload, 7);
-    const pass = async (count: number): Promise<number> => {
-      acked = 0;
-      target = count;
-      const finished = new Promise<void>((r) => { done = r; });
-      const t0 = performance.now();
-      for (let i = 0; i < count; i++) {
-        const c = b.send(queues[i % queues.length]!, body, { persistent: false });
-        if (!c.written) await b.drained();
-        if ((i & 4095) === 4095) await yieldNow();
-      }
-      await watch(b, finished, () => acked, 'transient');
-      const s = (performance.now() - t0) / 1000;
-      failIfNot(acked === count, `transient: acked ${acked} of ${count}`);
-      return count / s;
-    };
+    const p = passes(b, 'transient', 1, (i) => b.send(queues[i % queues.length]!, body, { persistent: false }));
+    for (const q of queues) await b.consume(q, (m) => { m.ack(); p.delivered(); }, { prefetch: PREFETCH });
     // Warm-up pass through the same broker: the shard workers are new threads with cold code.
-    await pass(Math.max(20_000, Math.floor(n / 5)));
-    return await pass(n);
+    await p.pass(Math.max(20_000, Math.floor(n / 5)));
+    return await p.pass(n);
   } finally {
     await b.close();
     rmSync(dir, { recursive: true, force: true });
@@ -192,34 +201,17 @@ async function fanout(root: string, shards: number, n: number, payload: number):
   const b = await Broker.open({ dir, shards, fsync: 'never' });
   try {
     await b.declareExchange('fan', 'fanout', { durable: false });
-    let got = 0;
-    let target = 0;
-    let done = (): void => {};
+    const body = Buffer.alloc(payload, 3);
+    const p = passes(b, 'fanout-4', 4, () => b.publish('fan', '', body, { persistent: false }));
     for (let i = 0; i < 4; i++) {
       const q = `fan-${i}`;
       await b.declareQueue(q, { durable: false });
       await b.bindQueue(q, 'fan');
-      await b.consume(q, (m) => { m.ack(); if (++got === target) done(); }, { prefetch: PREFETCH });
+      await b.consume(q, (m) => { m.ack(); p.delivered(); }, { prefetch: PREFETCH });
     }
-    const body = Buffer.alloc(payload, 3);
-    const pass = async (count: number): Promise<number> => {
-      got = 0;
-      target = 4 * count;
-      const finished = new Promise<void>((r) => { done = r; });
-      const t0 = performance.now();
-      for (let i = 0; i < count; i++) {
-        const c = b.publish('fan', '', body, { persistent: false });
-        if (!c.written) await b.drained();
-        if ((i & 4095) === 4095) await yieldNow();
-      }
-      await watch(b, finished, () => got, 'fanout-4');
-      const s = (performance.now() - t0) / 1000;
-      failIfNot(got === 4 * count, `fanout-4: got ${got} of ${4 * count}`);
-      return (4 * count) / s;
-    };
     // Warm-up pass through the same broker, as in transient.
-    await pass(Math.max(5_000, Math.floor(n / 5)));
-    return await pass(n);
+    await p.pass(Math.max(5_000, Math.floor(n / 5)));
+    return await p.pass(n);
   } finally {
     await b.close();
     rmSync(dir, { recursive: true, force: true });

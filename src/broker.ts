@@ -38,7 +38,7 @@ import { metaExpiresAt, metaPersistent, metaProperties, metaPublishedAt, metaRou
 import { Router, RouterError, withSortedKeys, type ExchangeDef, type ExchangeType } from './engine/router.js';
 import { ShardHost } from './engine/shard-host.js';
 import { microtask } from './engine/microtask.js';
-import { shardOf } from './engine/placement.js';
+import { shardOf, spinSetting } from './engine/placement.js';
 import { manualClock, systemClock, type Clock } from './engine/clock.js';
 import type { QueueDecl } from './engine/shard-types.js';
 import { SegmentedLog } from './log/segmented-log.js';
@@ -598,11 +598,9 @@ export class Broker extends EventEmitter {
         if (id > maxQueueId) maxQueueId = id;
       }
       const memoryBudget = opts.memoryBudget ?? 64 * 1024 * 1024;
-      const envSpin = process.env.RINGMQ_SHARD_SPIN_US;
-      const spinUs = envSpin !== undefined && envSpin !== '' ? Number(envSpin) : opts.spinUs ?? (shards + 1 <= availableParallelism() ? 50 : 0);
+      const spinUs = spinSetting(process.env.RINGMQ_SHARD_SPIN_US, opts.spinUs, 50, shards);
       if (!Number.isFinite(spinUs) || spinUs < 0 || spinUs > 10_000) throw new BrokerError('ERR_INVALID_ARGUMENT', `spinUs must be in [0, 10000], got ${spinUs}`);
-      const envIoSpin = process.env.RINGMQ_IO_SPIN_US;
-      const ioSpinUs = envIoSpin !== undefined && envIoSpin !== '' ? Number(envIoSpin) : opts.ioSpinUs ?? (shards + 1 <= availableParallelism() ? 30 : 0);
+      const ioSpinUs = spinSetting(process.env.RINGMQ_IO_SPIN_US, opts.ioSpinUs, 30, shards);
       if (!Number.isFinite(ioSpinUs) || ioSpinUs < 0 || ioSpinUs > 1000) throw new BrokerError('ERR_INVALID_ARGUMENT', `ioSpinUs must be in [0, 1000], got ${ioSpinUs}`);
       for (let i = 0; i < shards; i++) {
         hosts.push(new ShardHost({

@@ -24,8 +24,8 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import type { Broker, Consumer } from '../broker.js';
+import { spinSetting } from '../engine/placement.js';
 import { FRAME_MIN_SIZE, ReplyCode } from './codec/constants.js';
 import type { BasicProperties } from './codec/properties.js';
 import { AmqpError } from './errors.js';
@@ -136,8 +136,7 @@ export class AmqpServer {
     this.handshakeTimeoutMs = opts.handshakeTimeoutMs ?? 10_000;
     this.logFn = opts.log ?? ((line) => process.stderr.write(`ringmq: ${line}\n`));
     this.version = packageVersion();
-    const envSpin = process.env['RINGMQ_LOOP_SPIN_US'];
-    this.loopSpinUs = envSpin !== undefined && envSpin !== '' ? Number(envSpin) : opts.loopSpinUs ?? (broker.shardCount + 1 <= availableParallelism() ? 40 : 0);
+    this.loopSpinUs = spinSetting(process.env['RINGMQ_LOOP_SPIN_US'], opts.loopSpinUs, 40, broker.shardCount);
     if (!Number.isFinite(this.loopSpinUs) || this.loopSpinUs < 0 || this.loopSpinUs > 10_000) throw new RangeError(`loopSpinUs must be in [0, 10000], got ${this.loopSpinUs}`);
     this.spinner = new LoopSpinner(this.loopSpinUs / 1000);
     this.currentPublisher = null;

@@ -98,7 +98,8 @@ export class ShardHost {
     this.exited = new Promise<void>((resolve) => {
       this.worker.on('exit', (code) => {
         if (!this.stopped) this.fail(new BrokerError('ERR_SHARD_FAILED', `shard ${this.index} exited (code ${code}) without being asked to`));
-        // The read loop waits with no timeout: whatever the reason, it ends with the worker.
+        // The read loop waits with no timeout: it ends with the worker, whatever the reason (a
+        // failure, 'fatal' or 'error', is always followed by the worker's exit; so is abort()).
         this.exitedFlag = true;
         this.inbox.ring.interrupt();
         resolve();
@@ -198,8 +199,8 @@ export class ShardHost {
       // No keep-alive timer per sleep: the (ref'd) Worker keeps the process alive while the shard runs.
       // No timeout either: V8 arms a waitAsync timeout by posting a delayed task to this thread's
       // event loop (a write to its wakeup eventfd, then a wake to read it), every sleep. A failure
-      // ends the wait with ring.interrupt() (fail(), and the worker's exit); a clean stop, with the
-      // shard's CLOSE record.
+      // ends the wait with ring.interrupt() at the worker's exit; a clean stop, with the shard's
+      // CLOSE record.
       else await inbox.ring.wait(Infinity, false);
     }
   }
@@ -249,7 +250,6 @@ export class ShardHost {
     this.failure = e;
     this.stopped = true;
     this.out.abandon();
-    this.inbox.ring.interrupt();
     for (const p of this.pending.values()) p.reject(e);
     this.pending.clear();
     this.onFailure(e);
@@ -278,7 +278,6 @@ export class ShardHost {
   async abort(): Promise<void> {
     this.stopped = true;
     this.failure ??= new BrokerError('ERR_CLOSED', `shard ${this.index} aborted`);
-    this.inbox.ring.interrupt();
     for (const p of this.pending.values()) p.reject(this.failure);
     this.pending.clear();
     this.out.abandon();
