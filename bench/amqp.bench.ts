@@ -213,10 +213,14 @@ function waitExit(p: ChildProcess, ms: number): Promise<boolean> {
 /**
  * Spawns a server process and resolves with its announced address once a
  * stdout line matches LISTENING_RE. Rejects if it exits first or is silent
- * for `timeoutMs`, with what it printed.
+ * for `timeoutMs`, with what it printed. `ownSession`: the server runs in a
+ * session of its own (setsid), as a broker run as a service does and as
+ * scripts/rabbitmq.mjs starts RabbitMQ; with the kernel's autogroup
+ * scheduling (a group per session) the broker then competes with the client
+ * processes as a group, not thread by thread, for both brokers alike.
  */
-function spawnListening(what: string, cmd: string, args: string[], timeoutMs: number): Promise<{ proc: ChildProcess; host: string; port: number; tail: Tail }> {
-  const proc = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+function spawnListening(what: string, cmd: string, args: string[], timeoutMs: number, ownSession = false): Promise<{ proc: ChildProcess; host: string; port: number; tail: Tail }> {
+  const proc = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], detached: ownSession });
   const tail = new Tail();
   return new Promise((resolve, reject) => {
     let done = false;
@@ -265,7 +269,7 @@ async function startRingmq(shards: number, note: (l: string) => void): Promise<T
   let s: Awaited<ReturnType<typeof spawnListening>>;
   try {
     // --port 0: the kernel picks a free port, the server prints it.
-    s = await spawnListening('ringmq serve', process.execPath, [bin, ...serveArgs(dir, 0, shards)], 30_000);
+    s = await spawnListening('ringmq serve', process.execPath, [bin, ...serveArgs(dir, 0, shards)], 30_000, true);
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
     throw err;
