@@ -194,7 +194,6 @@ test('a torn tail is truncated at the first invalid record and reported', () =>
     await again.close();
   }));
 
-
 test('syncNow writes the buffer and starts the fdatasync a durable() wait asked for, at once, not on the next turn', () =>
   withTmpDir(async (dir) => {
     const log = await SegmentedLog.open(dir, { fsync: 'always' });
