@@ -38,6 +38,7 @@ import { metaExpiresAt, metaPersistent, metaProperties, metaPublishedAt, metaRou
 import { Router, RouterError, withSortedKeys, type ExchangeDef, type ExchangeType } from './engine/router.js';
 import { ShardHost } from './engine/shard-host.js';
 import { microtask } from './engine/microtask.js';
+import { cpuYield } from './engine/cpu-yield.js';
 import { shardOf, spinSetting } from './engine/placement.js';
 import { manualClock, systemClock, type Clock } from './engine/clock.js';
 import type { QueueDecl } from './engine/shard-types.js';
@@ -72,7 +73,8 @@ export interface BrokerOptions {
   /**
    * µs an idle shard polls its inbound ring before it sleeps: saves the wake
    * (Atomics.waitAsync through the worker's event loop) when the next record
-   * comes soon, as in request-response. Costs CPU while idle. Default 50 when
+   * comes soon, as in request-response. Costs CPU while idle, but yields the
+   * core (sched_yield) to any thread waiting for it. Default 50 when
    * every shard and the I/O thread can have a core (shards + 1 <= cores),
    * else 0; the environment variable RINGMQ_SHARD_SPIN_US overrides it.
    */
@@ -83,7 +85,8 @@ export interface BrokerOptions {
    * through the Atomics.waitAsync wake (a task on the event loop): shorter
    * request-response round trips, at the cost of blocking this thread's
    * event loop up to ioSpinUs per poll (adaptive: a poll that gets nothing
-   * makes the next ones skip). Only publishes the shard answers at once are
+   * makes the next ones skip; it yields the core, sched_yield, to any thread
+   * waiting for it). Only publishes the shard answers at once are
    * waited for (not persistent messages to durable queues under fsync
    * 'always', whose confirm waits for an fdatasync). Default 30 when every
    * shard and this thread can have a core (shards + 1 <= cores), else 0;
@@ -1122,6 +1125,8 @@ export class Broker extends EventEmitter {
             return;
           }
         }
+        // The shard may be waiting for this very core: let it (or anything else waiting) run first.
+        cpuYield();
         if (performance.now() >= end) break;
       }
       // Nothing came in time (a busy or descheduled shard): after three

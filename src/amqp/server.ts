@@ -26,6 +26,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { readFileSync } from 'node:fs';
 import type { Broker, Consumer } from '../broker.js';
 import { spinSetting } from '../engine/placement.js';
+import { cpuYield } from '../engine/cpu-yield.js';
 import { FRAME_MIN_SIZE, ReplyCode } from './codec/constants.js';
 import type { BasicProperties } from './codec/properties.js';
 import { AmqpError } from './errors.js';
@@ -88,6 +89,8 @@ export class LoopSpinner {
 
   private readonly step = (): void => {
     this.turns++;
+    // The peer our last write woke may be queued on this core: let it run first.
+    cpuYield();
     if (!this.stopped && performance.now() < this.until) setImmediate(this.step);
     else this.running = false;
   };

@@ -37,6 +37,7 @@ import {
 import type { QueueDecl, ShardInit } from './shard-types.js';
 import { manualClock, systemClock, type Clock } from './clock.js';
 import { metaProperties } from './meta.js';
+import { cpuYield } from './cpu-yield.js';
 import { PayloadStore } from './payload-store.js';
 
 /** Longest synchronous sleep of an idle shard (its event loop does not turn meanwhile). */
@@ -229,6 +230,8 @@ class Shard {
     do {
       // performance.now() allocates a heap number: read the clock once per 64 polls.
       for (let i = 0; i < 64; i++) if (ring.available()) return true;
+      // A thread waiting for this core (the I/O thread with the next record, a client) goes first.
+      cpuYield();
     } while (performance.now() < end);
     return false;
   }
