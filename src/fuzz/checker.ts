@@ -122,6 +122,13 @@ interface Copy {
   noAckExposure: string[];
   /** A settle of it may have been lost with a closed connection (network targets). */
   settleRaced: boolean;
+  /**
+   * Event index of a dead letter of it that arrived while the history still
+   * had it held by a consumer, else -1 (network targets: the close that
+   * returned it can be recorded after its dead letter). Its next return may
+   * be that dead letter's cause.
+   */
+  deadLetteredWhileHeld: number;
 }
 
 interface QState {
@@ -401,7 +408,7 @@ class Checker {
     const c: Copy = {
       key, m, q, pub, origin, status: 'ready', settledEpoch: -1, settledAt: -1, settledBy: null, holder: null, tag: -1, deliveries: 0, lastCount: 0,
       mayRedeliver: false, mustReturn: null, crashes: 0, cleanRestarts: 0, countUncertain: false, excuse: null, rejectSent: false,
-      dlArrived: 0, dlArrivedEpoch: -1, noAckExposure: [], settleRaced: false,
+      dlArrived: 0, dlArrivedEpoch: -1, noAckExposure: [], settleRaced: false, deadLetteredWhileHeld: -1,
     };
     this.copies.set(key, c);
     this.copiesOf(q).add(c);
@@ -497,6 +504,11 @@ class Checker {
         oc.settledEpoch = ev.e;
         oc.settledAt = ev.i;
         oc.mustReturn = null;
+      } else if (!this.ordered) {
+        // Held, as far as the history knows; over a network the close that returned it (and so
+        // dead-lettered it) may be recorded later. It stays held: it may also be an older life's
+        // dead letter (after a kill) while this delivery is still live.
+        oc.deadLetteredWhileHeld = ev.i;
       }
     }
     const life = this.newCopy(lives.length === 0 ? dk : `${dk}#${lives.length}`, ev.m, ev.q, pub, d.queue);
@@ -583,6 +595,7 @@ class Checker {
     copy.lastCount = ev.count;
     copy.mustReturn = null;
     copy.mayRedeliver = false;
+    copy.deadLetteredWhileHeld = -1;
     const consumer = this.consumers.get(ev.c);
     const alive = ev.c.startsWith('get:') || (consumer !== undefined && consumer.alive);
     if (ev.auto) {
@@ -657,7 +670,17 @@ class Checker {
     const q = cons?.q;
     for (const t of this.tags.values()) {
       const copy = t.copy;
-      if (t.c === c && copy.status === 'unacked' && copy.holder === c) this.returnCopy(copy, `${why} of ${c}`, -1);
+      if (t.c === c && copy.status === 'unacked' && copy.holder === c) {
+        this.returnCopy(copy, `${why} of ${c}`, -1);
+        if (copy.deadLetteredWhileHeld >= 0) {
+          // Its dead letter came already, reported before this return: it was most likely dead-lettered
+          // by it (delivery_limit). It may still come back (if that was an older life's dead letter).
+          copy.status = 'dead';
+          copy.settledEpoch = this.epoch;
+          copy.settledAt = copy.deadLetteredWhileHeld;
+          copy.mustReturn!.optional = true;
+        }
+      }
     }
     const timeoutQueue = q !== undefined && this.queues.get(q)?.spec.consumerTimeout !== undefined;
     if (why === 'ack timeout' || (timeoutQueue && cons !== undefined && !cons.sub)) {

@@ -21,8 +21,8 @@ type Ev = HistoryEventBody;
 const LEN = 12;
 const crcOf = (m: number, len = LEN): number => bodyCrc(makeBody(m, len));
 
-const start = (o: { ringBytes?: number; fsync?: string } = {}): Ev[] => [
-  { k: 'run', seed: 0, target: 'selfcheck', fsync: o.fsync ?? 'always', shards: 1, ringBytes: o.ringBytes ?? 1 << 20, segmentBytes: 1 << 20, faults: [], replay: 'ringmq fuzz --self-check' },
+const start = (o: { ringBytes?: number; fsync?: string; network?: boolean } = {}): Ev[] => [
+  { k: 'run', seed: 0, target: 'selfcheck', fsync: o.fsync ?? 'always', shards: 1, ringBytes: o.ringBytes ?? 1 << 20, segmentBytes: 1 << 20, faults: [], replay: 'ringmq fuzz --self-check', ...(o.network ? { orderedDeliveries: false } : {}) },
   { k: 'restart' },
   { k: 'stats', phase: 'baseline', clean: true, queues: {} },
 ];
@@ -78,6 +78,9 @@ export const BAD_HISTORIES: KnownHistory[] = [
   { name: 'a message is delivered with a count over the delivery limit', expect: 'G2',
     history: h(start(), queue('q', { deliveryLimit: 1 }), consume('c1', 'q'), pub(1, 'q'), ok(1), dlv(1, 'q', 'c1', 1), nack(1, true),
       dlv(1, 'q', 'c1', 2, { red: true, count: 1 }), nack(2, true), dlv(1, 'q', 'c1', 3, { red: true, count: 2 }), ack(3), drained) },
+  { name: 'over a network, a message returned by a close comes back unflagged (its dead letter had been seen while it was held)', expect: 'G2',
+    history: h(start({ network: true }), DLX, queue('q', { deadLetterExchange: 'dlx', deliveryLimit: 0 }), consume('c1', 'q'), pub(1, 'q'), ok(1), dlv(1, 'q', 'c1', 1),
+      dlv(1, 'dlq', 'get:9', 2, { death: death('q', 'delivery_limit') }), ack(2), { k: 'disconnect', owner: 1 }, dlv(1, 'q', 'get:9', 3), ack(3), drained) },
   { name: 'a message held past the ack timeout never comes back', expect: 'G2',
     history: h(start(), queue('q', { consumerTimeout: 100 }), consume('c1', 'q'), pub(1, 'q'), ok(1), dlv(1, 'q', 'c1', 1), { k: 'timeout', c: 'c1' }, drained) },
   // ---- G3 ----
@@ -184,6 +187,9 @@ export const GOOD_HISTORIES: KnownHistory[] = [
       ack(2), drained) },
   { name: 'reject-publish refuses with a nack: nothing confirmed is missing', expect: null,
     history: h(start(), queue('q', { maxLength: 1, overflow: 'reject-publish' }), pub(1, 'q'), ok(1), pub(2, 'q'), nacked(2), dlv(1, 'q', 'get:9', 1), ack(1), drained) },
+  { name: 'over a network, the dead letter of a return (delivery_limit) is seen before the close that returned it', expect: null,
+    history: h(start({ network: true }), DLX, queue('q', { deadLetterExchange: 'dlx', deliveryLimit: 0 }), consume('c1', 'q'), pub(1, 'q'), ok(1), dlv(1, 'q', 'c1', 1),
+      dlv(1, 'dlq', 'get:9', 2, { death: death('q', 'delivery_limit') }), ack(2), { k: 'disconnect', owner: 1 }, drained) },
   { name: 'a dead letter duplicated by a kill (at-least-once dead-lettering)', expect: null,
     history: h(start(), DLX, queue('q', { deadLetterExchange: 'dlx' }), consume('c1', 'q'), pub(1, 'q'), ok(1), dlv(1, 'q', 'c1', 1), reject(1),
       dlv(1, 'dlq', 'get:9', 2, { death: death('q', 'rejected') }), ack(2), kill, restart, baseline(),
