@@ -54,6 +54,8 @@ interface WasiLike {
 function load(): (() => number) | undefined {
   // node:wasi warns that it is experimental when it is first loaded; that
   // warning is about WASI programs, not this use, so it is kept off stderr.
+  // (Node warns once per process: an application that loads node:wasi
+  // itself later does not see it either.)
   const emitWarning = process.emitWarning;
   try {
     process.emitWarning = ((warning: string | Error, ...rest: unknown[]): void => {

@@ -129,6 +129,8 @@ interface Copy {
    * be that dead letter's cause.
    */
   deadLetteredWhileHeld: number;
+  /** Epoch of its last delivery (-1: none yet). */
+  lastDeliveryEpoch: number;
 }
 
 interface QState {
@@ -188,6 +190,10 @@ class Checker {
   private readonly copiesOfQueue = new Map<string, Set<Copy>>();
   private readonly consumers = new Map<string, ConsumerState>();
   private readonly tags = new Map<string, { copy: Copy; c: string }>();
+  /** Consumers released by an ack timeout. */
+  private readonly timedOut = new Set<string>();
+  /** Deliveries reported after their redelivery, waiting for their consumer's ack timeout to explain them (deliverCopy). */
+  private lateDeliveries: { m: number; q: string; c: string; i: number }[] = [];
   private readonly streams = new Map<string, { order: number; m: number }>();
   private readonly requeueExpect = new Map<string, { c: string; order: number; m: number }>();
   private readonly getsInFlight = new Map<string, number>();
@@ -408,7 +414,7 @@ class Checker {
     const c: Copy = {
       key, m, q, pub, origin, status: 'ready', settledEpoch: -1, settledAt: -1, settledBy: null, holder: null, tag: -1, deliveries: 0, lastCount: 0,
       mayRedeliver: false, mustReturn: null, crashes: 0, cleanRestarts: 0, countUncertain: false, excuse: null, rejectSent: false,
-      dlArrived: 0, dlArrivedEpoch: -1, noAckExposure: [], settleRaced: false, deadLetteredWhileHeld: -1,
+      dlArrived: 0, dlArrivedEpoch: -1, noAckExposure: [], settleRaced: false, deadLetteredWhileHeld: -1, lastDeliveryEpoch: -1,
     };
     this.copies.set(key, c);
     this.copiesOf(q).add(c);
@@ -548,6 +554,15 @@ class Checker {
     }
     // G3: once, unless a failure allows another delivery.
     this.checks.G3++;
+    if (!this.ordered && spec?.consumerTimeout !== undefined && !ev.red && !ev.auto && copy.deliveries > 0 && copy.lastDeliveryEpoch === ev.e && copy.holder !== ev.c) {
+      // An unflagged delivery of a message delivered before in this epoch: the first delivery,
+      // reported only now. Over separate connections it can come after the redelivery that its
+      // consumer's ack timeout caused (the broker returns a timed-out consumer's deliveries).
+      // Its settle is stale (the broker took it back); the timeout must be reported too.
+      this.tags.set(`${ev.e}:${ev.tag}`, { copy, c: ev.c });
+      if (!this.timedOut.has(ev.c)) this.lateDeliveries.push({ m: ev.m, q: ev.q, c: ev.c, i: ev.i });
+      return;
+    }
     if (copy.status === 'unacked' && !this.ordered && spec?.consumerTimeout !== undefined) {
       // Over separate connections the holder's ack timeout may be reported after this redelivery.
       this.returnCopy(copy, `an ack timeout of ${copy.holder} (reported later)`, ev.i);
@@ -596,6 +611,7 @@ class Checker {
     copy.mustReturn = null;
     copy.mayRedeliver = false;
     copy.deadLetteredWhileHeld = -1;
+    copy.lastDeliveryEpoch = ev.e;
     const consumer = this.consumers.get(ev.c);
     const alive = ev.c.startsWith('get:') || (consumer !== undefined && consumer.alive);
     if (ev.auto) {
@@ -668,6 +684,10 @@ class Checker {
   private release(c: string, why: string, i = -1): void {
     const cons = this.consumers.get(c);
     const q = cons?.q;
+    if (why === 'ack timeout') {
+      this.timedOut.add(c);
+      this.lateDeliveries = this.lateDeliveries.filter((l) => l.c !== c);
+    }
     for (const t of this.tags.values()) {
       const copy = t.copy;
       if (t.c === c && copy.status === 'unacked' && copy.holder === c) {
@@ -852,6 +872,9 @@ class Checker {
 
   private finalAccounting(): void {
     this.complete = true;
+    for (const l of this.lateDeliveries) {
+      this.fail('G3', `message ${l.m} delivered again from ${l.q} to ${l.c} without the redelivered flag, after an earlier delivery of it, and no ack timeout of ${l.c} explains it`, l.m, l.q);
+    }
     for (const p of this.pubs.values()) {
       if (p.targets.length === 0 && p.mandatory) {
         this.checks.G8++;
