@@ -74,9 +74,9 @@ export interface BrokerOptions {
    * µs an idle shard polls its inbound ring before it sleeps: saves the wake
    * (Atomics.waitAsync through the worker's event loop) when the next record
    * comes soon, as in request-response. Costs CPU while idle, but yields the
-   * core (sched_yield) to any thread waiting for it. Default 50 when
-   * every shard and the I/O thread can have a core (shards + 1 <= cores),
-   * else 0; the environment variable RINGMQ_SHARD_SPIN_US overrides it.
+   * core (sched_yield) to any thread waiting for it. Default 50 when there
+   * are 2 cores or more and every shard can have one (shards <= cores), else
+   * 0; the environment variable RINGMQ_SHARD_SPIN_US overrides it.
    */
   spinUs?: number;
   /**
@@ -88,9 +88,9 @@ export interface BrokerOptions {
    * makes the next ones skip; it yields the core, sched_yield, to any thread
    * waiting for it). Only publishes the shard answers at once are
    * waited for (not persistent messages to durable queues under fsync
-   * 'always', whose confirm waits for an fdatasync). Default 30 when every
-   * shard and this thread can have a core (shards + 1 <= cores), else 0;
-   * RINGMQ_IO_SPIN_US overrides it.
+   * 'always', whose confirm waits for an fdatasync). Default 30 when there
+   * are 2 cores or more and every shard can have one (shards <= cores), else
+   * 0; RINGMQ_IO_SPIN_US overrides it.
    */
   ioSpinUs?: number;
   /**

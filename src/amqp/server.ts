@@ -56,7 +56,8 @@ export interface AmqpServerOptions {
    * µs the event loop keeps polling its sockets (without sleeping in
    * epoll_wait) after socket data, so that a client answering within that
    * time (request-response) is read without a wake of this thread. Default
-   * 40 when the broker's shards + 1 <= cores, else 0; RINGMQ_LOOP_SPIN_US
+   * 40 when there are 2 cores or more and the broker's shards <= cores,
+   * else 0; RINGMQ_LOOP_SPIN_US
    * overrides. See docs/amqp-server.md.
    */
   loopSpinUs?: number;

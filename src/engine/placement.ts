@@ -17,10 +17,19 @@ export function shardOf(queue: string, shards: number): number {
 /**
  * A polling setting in µs (BrokerOptions.spinUs and ioSpinUs,
  * AmqpServerOptions.loopSpinUs): the environment variable if set, else the
- * option, else `whenCoresSuffice` if every shard and the I/O thread can have
- * a core (shards + 1 <= cores), else 0. The caller checks the range.
+ * option, else `whenCoresSuffice` if there is more than one core and every
+ * shard can have one (2 <= cores, shards <= cores), else 0. The caller checks
+ * the range.
+ *
+ * The I/O thread polls too, so with shards == cores a poller may share its
+ * core. Since the polls yield the core to any thread waiting for it
+ * (cpu-yield.ts) that costs nothing measurable: with 2 shards on 2 cores,
+ * polling measured better than not in every case of `ringmq bench amqp` and
+ * `ringmq bench engine` (docs/engine-protocol.md). Before, the rule was
+ * shards + 1 <= cores.
  */
 export function spinSetting(env: string | undefined, option: number | undefined, whenCoresSuffice: number, shards: number): number {
   if (env !== undefined && env !== '') return Number(env);
-  return option ?? (shards + 1 <= availableParallelism() ? whenCoresSuffice : 0);
+  const cores = availableParallelism();
+  return option ?? (cores >= 2 && shards <= cores ? whenCoresSuffice : 0);
 }
