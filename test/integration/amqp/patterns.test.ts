@@ -43,12 +43,13 @@ test('work queue: two competing consumers with prefetch share the work; each mes
   await w2.prefetch(5);
   const seen = new Map<number, string>();
   let dup = 0;
+  let acked = 0;
   const worker = (ch: amqp.Channel, name: string, delay: number) => ch.consume('work', (m) => {
     if (m === null) return;
     const n = Number(m.content.toString());
     if (seen.has(n)) dup++;
     seen.set(n, name);
-    setTimeout(() => ch.ack(m), delay);
+    setTimeout(() => { ch.ack(m); acked++; }, delay);
   });
   await worker(w1, 'w1', 1);
   await worker(w2, 'w2', 3);
@@ -59,6 +60,8 @@ test('work queue: two competing consumers with prefetch share the work; each mes
   const by1 = [...seen.values()].filter((v) => v === 'w1').length;
   assert.ok(by1 > 0 && by1 < 300, `both workers got work (w1: ${by1})`);
   await waitUntil(async () => (await pub.checkQueue('work')).messageCount === 0, 'queue drained');
+  // Every ack sent before the workers' connections close (an ack on a closed connection throws).
+  await waitUntil(() => acked >= 300, '300 acks sent');
   await c2.close();
   await w1.close();
   await pub.deleteQueue('work');
