@@ -22,32 +22,16 @@ import { FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_HEADER_SIZE, FRAME_METHOD, F
 import { Writer } from './codec/writer.js';
 import { microtask } from '../engine/microtask.js';
 import { metaExchangeAt, metaExchangeLength, metaHeaderAt, metaKeyAt, metaKeyLength, metaLength } from '../engine/meta.js';
+import { copyBytes } from '../ring/ring.js';
 
 /** Bodies at least this long are written as their own chunks instead of copied (one write request costs about as much as a 64 KiB copy). */
 const EXTERNAL_MIN = 64 * 1024;
 /** A spare buffer bigger than this (after a burst of large frames) is dropped rather than kept. */
 const KEEP_MAX = 256 * 1024;
-/** Sub-ranges up to this long are copied by a byte loop; longer ones by Uint8Array#set on a view. */
-const LOOP_COPY_MAX = 256;
 /** Small: an idle connection holds at most two of these; a busy one grows them to its batch size once. */
 const INITIAL = 4096;
 /** Bytes queued in the socket above which the connection counts as congested. */
 export const HIGH_WATER = 1024 * 1024;
-
-/**
- * Copies src[start, end) to dst at `at`. Buffer#copy of a sub-range makes a
- * Uint8Array view of it first (Node 20), an allocation per call; the names
- * and content headers of a delivery are short, so a byte loop copies them
- * without one.
- */
-function copyRange(dst: Uint8Array, at: number, src: Uint8Array, start: number, end: number): void {
-  const n = end - start;
-  if (n <= LOOP_COPY_MAX) {
-    for (let i = 0; i < n; i++) dst[at + i] = src[start + i]!;
-  } else {
-    dst.set(src.subarray(start, end), at);
-  }
-}
 
 export class Output {
   readonly w: Writer;
@@ -165,10 +149,10 @@ export class Output {
     const buf = w.buf;
     buf[w.pos++] = exLen;
     const exAt = metaExchangeAt(0);
-    copyRange(buf, w.pos, meta, exAt, exAt + exLen);
+    copyBytes(buf, w.pos, meta, exAt, exLen);
     w.pos += exLen;
     buf[w.pos++] = keyLen;
-    copyRange(buf, w.pos, meta, keyAt + 2, keyAt + 2 + keyLen);
+    copyBytes(buf, w.pos, meta, keyAt + 2, keyLen);
     w.pos += keyLen;
   }
 
@@ -215,7 +199,7 @@ export class Output {
     const hEnd = metaLength(meta, 0);
     const s = this.begin(FRAME_HEADER, channel);
     w.ensure(hEnd - hAt);
-    copyRange(w.buf, w.pos, meta, hAt, hEnd);
+    copyBytes(w.buf, w.pos, meta, hAt, hEnd - hAt);
     // class-id (2) | weight (2) | body size (8): patch the size the meta left at 0.
     w.buf.writeUInt32BE(Math.floor(body.length / 0x100000000), w.pos + 4);
     w.buf.writeUInt32BE(body.length >>> 0, w.pos + 8);

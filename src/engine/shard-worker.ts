@@ -39,6 +39,7 @@ import { manualClock, systemClock, type Clock } from './clock.js';
 import { metaProperties } from './meta.js';
 import { cpuYield } from './cpu-yield.js';
 import { PayloadStore } from './payload-store.js';
+import { copyBytes } from '../ring/ring.js';
 
 /** Longest synchronous sleep of an idle shard (its event loop does not turn meanwhile). */
 const SYNC_SLEEP_MS = 1;
@@ -708,12 +709,6 @@ class Shard {
 
 const NO_REPLY = Symbol('no reply');
 
-/** dst[at..] = src[from, from+len): a loop for small copies (no view allocated), set() above. */
-function copyBytes(dst: Uint8Array, at: number, src: Uint8Array, from: number, len: number): void {
-  if (len <= 256) {
-    for (let i = 0; i < len; i++) dst[at + i] = src[from + i]!;
-  } else dst.set(src.subarray(from, from + len), at);
-}
 /** Owner of a message taken by a no-ack get for the instant before it is acked. */
 const NO_ACK_OWNER = 0xffffffff;
 

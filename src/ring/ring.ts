@@ -614,6 +614,18 @@ export function copyInto(dst: Uint8Array, dstWords: Int32Array, at: number, src:
   for (let i = words << 2; i < n; i++) dst[at + i] = srcBytes[s + i]!;
 }
 
+/**
+ * dst[at..] = src[from, from + len) for plain (non-shared) buffers: a byte
+ * loop up to 256 bytes (no view allocated; `Buffer#copy` of a sub-range makes
+ * one), `subarray` + `set` above. The shard's payload copies and the AMQP
+ * deliver path (names, content header) use it.
+ */
+export function copyBytes(dst: Uint8Array, at: number, src: Uint8Array, from: number, len: number): void {
+  if (len <= 256) {
+    for (let i = 0; i < len; i++) dst[at + i] = src[from + i]!;
+  } else dst.set(src.subarray(from, from + len), at);
+}
+
 const COPY_BYTES_MAX = 16;
 const COPY_WORDS_MAX = 768;
 let cachedSourceBuffer: ArrayBufferLike | undefined;
